@@ -1,0 +1,108 @@
+"""The method contract: one file per unlearning method, registered by name (METHOD.md §5–§6).
+
+A method receives :class:`UnlearnInputs` (θ*, the data, the unit layout and the parameter-shaped
+update mask, if any) and a config dataclass of its own, and returns a :class:`MethodResult` holding the
+unlearned model (a new object: θ* is never modified), the selected hyperparameters and the candidate
+table of the RT-free selection.
+
+Names in configs combine a mask source and a method: ``so`` (full), ``mape_so`` (phase-1 mask),
+``random_ga`` (random-unit mask at the same sparsity), ``salun_ft`` (weight-saliency mask) ...
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from unlearn_lit.models.base import Backbone
+from unlearn_lit.registry import Registry
+from unlearn_lit.units.layout import UnitLayout
+
+MASK_SOURCES = ("none", "mape", "random", "salun")
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered method: its hyperparameter dataclass and its entry point."""
+
+    name: str
+    config: type
+    run: Callable[[UnlearnInputs, Any], MethodResult]
+    finetunes: bool = True  # False for one-step methods (SO, SSD)
+
+
+METHODS: Registry[Method] = Registry("method")
+
+
+def register(name: str, config: type, finetunes: bool = True):
+    """Decorator registering ``run(inputs, cfg) -> MethodResult`` under ``name``."""
+
+    def deco(run: Callable) -> Callable:
+        METHODS.register(name)(Method(name, config, run, finetunes))
+        return run
+
+    return deco
+
+
+def parse_method(name: str) -> tuple[str, str]:
+    """``"mape_so"`` -> ``("so", "mape")``; ``"ga"`` -> ``("ga", "none")``; errors list valid names."""
+    for source in MASK_SOURCES[1:]:
+        if name.startswith(source + "_") and name[len(source) + 1 :] in METHODS:
+            return name[len(source) + 1 :], source
+    METHODS.get(name)  # raises UnknownNameError naming the valid methods
+    return name, "none"
+
+
+@dataclass
+class UnlearnInputs:
+    """Everything a method needs.
+
+    Attributes:
+        original: θ* (never modified; methods work on :meth:`fresh_model`).
+        datamodule: the forget/retain/val/test data.
+        layout: units of the backbone.
+        param_mask: ``{param name: Bool tensor}`` of entries that may change, or None for a
+            full-parameter method. Parameters missing from the dict are frozen.
+        seed: seed of everything stochastic in the method.
+        extra: free-form context (e.g. ``rt_metrics`` for the labelled oracle mode).
+    """
+
+    original: Backbone
+    datamodule: Any
+    layout: UnitLayout
+    param_mask: dict[str, Tensor] | None = None
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def fresh_model(self) -> Backbone:
+        """A deep copy of θ* to unlearn on."""
+        return copy.deepcopy(self.original)
+
+    def trainable(self, model: Backbone) -> dict[str, Tensor]:
+        """Parameter-shaped bool masks of the entries that may change (all True for full methods)."""
+        if self.param_mask is None:
+            return {n: torch.ones_like(p, dtype=torch.bool) for n, p in model.named_parameters()}
+        return {
+            n: m.to(p.device)
+            for n, p in model.named_parameters()
+            if (m := self.param_mask.get(n)) is not None
+        }
+
+
+@dataclass
+class MethodResult:
+    """Output of a method: the unlearned model, the chosen hyperparameters and the candidate table."""
+
+    model: Backbone
+    hparams: dict[str, Any] = field(default_factory=dict)
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class UnlearningFailed(RuntimeError):
+    """A method diverged (NaN/inf loss or update); θ* and earlier results are untouched."""
