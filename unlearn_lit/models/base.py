@@ -91,40 +91,45 @@ def predictions(logits: Tensor, task: str) -> Tensor:
     return logits.argmax(-1) if task == "classification" else logits
 
 
-def image_collate(
-    image_size: int, in_chans: int, mean: float | Sequence[float] = 0.5, std: float | Sequence[float] = 0.5
-) -> Callable[[Sequence[dict[str, Any]]], dict[str, Tensor]]:
-    """Collate for image backbones: stack ``[C, H, W]`` images in [0, 1], match channels and size, normalize."""
-    mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
-    std_t = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
+class ImageCollate:
+    """Collate for image backbones: stack ``[C, H, W]`` images in [0, 1], match channels and size,
+    normalize. A class (not a closure) so spawned processes can pickle it."""
 
-    def collate(examples: Sequence[dict[str, Any]]) -> dict[str, Tensor]:
+    def __init__(
+        self,
+        image_size: int,
+        in_chans: int,
+        mean: float | Sequence[float] = 0.5,
+        std: float | Sequence[float] = 0.5,
+    ) -> None:
+        self.image_size, self.in_chans = image_size, in_chans
+        self.mean = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
+        self.std = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
+
+    def __call__(self, examples: Sequence[dict[str, Any]]) -> dict[str, Tensor]:
         x = torch.stack([torch.as_tensor(e["image"], dtype=torch.float32) for e in examples])  # [B, C, H, W]
-        if x.shape[1] != in_chans:  # grey -> RGB by repetition, RGB -> grey by averaging
-            x = x.mean(1, keepdim=True).expand(-1, in_chans, -1, -1)
-        if x.shape[-1] != image_size or x.shape[-2] != image_size:
-            x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
-        batch = {"pixel_values": (x - mean_t) / std_t}
-        return _add_targets(batch, examples, torch.long)
-
-    return collate
+        if x.shape[1] != self.in_chans:  # grey -> RGB by repetition, RGB -> grey by averaging
+            x = x.mean(1, keepdim=True).expand(-1, self.in_chans, -1, -1)
+        if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
+            size = (self.image_size, self.image_size)
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        return _add_targets({"pixel_values": (x - self.mean) / self.std}, examples, torch.long)
 
 
-def text_collate(
-    tokenizer: Any, max_length: int = 128, label_dtype: torch.dtype = torch.long
-) -> Callable[[Sequence[dict[str, Any]]], dict[str, Tensor]]:
+class TextCollate:
     """Collate for text backbones: tokenize ``text`` (and ``text_pair`` when present), pad dynamically."""
 
-    def collate(examples: Sequence[dict[str, Any]]) -> dict[str, Tensor]:
+    def __init__(self, tokenizer: Any, max_length: int = 128, label_dtype: torch.dtype = torch.long) -> None:
+        self.tokenizer, self.max_length, self.label_dtype = tokenizer, max_length, label_dtype
+
+    def __call__(self, examples: Sequence[dict[str, Any]]) -> dict[str, Tensor]:
         texts = [e["text"] for e in examples]
         pairs = [e["text_pair"] for e in examples] if "text_pair" in examples[0] else None
-        enc = tokenizer(
-            texts, pairs, padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+        enc = self.tokenizer(
+            texts, pairs, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         )
         batch = {k: v for k, v in enc.items() if k in INPUT_KEYS}
-        return _add_targets(batch, examples, label_dtype)
-
-    return collate
+        return _add_targets(batch, examples, self.label_dtype)
 
 
 def _add_targets(

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import transformers as tf
 
-from unlearn_lit.models.base import Backbone, text_collate
+from unlearn_lit.models.base import Backbone, TextCollate
 
 # HF ``config.model_type`` -> unit-layer family. Anything else is rejected by the unit layer.
 MODEL_TYPES = {
@@ -55,7 +55,7 @@ def _task_for(num_labels: int, task: str | None) -> str:
 def _wrap(net: tf.PreTrainedModel, task: str, num_labels: int, tokenizer: Any, name: str, max_length: int):
     family = MODEL_TYPES.get(net.config.model_type, net.config.model_type)
     label_dtype = torch.float32 if task == "regression" else torch.long
-    collate = text_collate(tokenizer, max_length=max_length, label_dtype=label_dtype)
+    collate = TextCollate(tokenizer, max_length=max_length, label_dtype=label_dtype)
     return Backbone(net, family, task, num_labels, collate, name=name)
 
 

@@ -8,14 +8,14 @@ import timm
 import torch
 from timm.models.vision_transformer import VisionTransformer
 
-from unlearn_lit.models.base import Backbone, image_collate
+from unlearn_lit.models.base import Backbone, ImageCollate
 
 
 def _wrap(net: VisionTransformer, name: str) -> Backbone:
     img = net.patch_embed.img_size
     cfg = getattr(net, "pretrained_cfg", None) or {}
     mean, std = cfg.get("mean", 0.5), cfg.get("std", 0.5)
-    collate = image_collate(img[0], net.patch_embed.proj.in_channels, mean, std)
+    collate = ImageCollate(img[0], net.patch_embed.proj.in_channels, mean, std)
     return Backbone(net, "vit", "classification", net.num_classes, collate, name=name)
 
 

@@ -1,0 +1,175 @@
+"""Phase 1: accumulate mask statistics over D_f and D_r without changing any weight (METHOD.md §3–§4).
+
+``MaskLearning`` runs as a Lightning *validation* pass (model in eval mode, ``inference_mode=False``
+so mask gradients can be taken): one pass over the forget set and one over the retain set (or a
+seeded subsample of it). Each batch costs one forward and one backward pass, through the batched
+``[B, L, n]`` mask trick. Under data parallelism each process takes a disjoint, unpadded shard
+(:class:`ShardSampler`), sums are all-reduced and G rows gathered by example index, so the
+statistics -- and hence the mask -- do not depend on the number of processes.
+
+The :class:`~unlearn_lit.callbacks.greedy_search.GreedyMaskSearch` callback turns the statistics
+into a mask when the pass ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import lightning as L
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from unlearn_lit.masks.objectives import OBJECTIVES, check_sparsity, maskable_kinds
+from unlearn_lit.masks.stats import MaskStatistics, per_example_mask_grads
+from unlearn_lit.models.base import Backbone
+from unlearn_lit.units import unit_layout
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MaskConfig:
+    """Phase-1 options (METHOD.md §3–§4); defaults are the paper's.
+
+    Attributes:
+        objective: mask-learning objective: ``mlr`` (paper), ``mlf``, ``norm`` or ``random``.
+        sparsity: fraction of frozen units per kind, in [0, 1).
+        kinds: maskable unit kinds: ``heads``, ``filters`` or ``both``; the others stay frozen.
+        budget: ``per_kind`` (k per kind) or ``joint`` (one budget over all maskable kinds).
+        alpha: weight of the Fisher term (1/2 in the second-order expansion).
+        fisher_scale: ``mean`` (literal: F^r averaged, g^f summed) or ``sum`` (F^r times |D_r|).
+        select: ``top`` / ``bottom``; None = the objective's own direction (MLF literal: bottom).
+        search: run the warm-started greedy block search after the warm start (MLR only).
+        granularity: rows of G: ``example`` (per-example) or ``batch`` (per batch).
+        retain_subsample: retain examples used for F^r (None = all of D_r); clamped to |D_r|.
+        search_rows: retain examples (rows of G) for the block-diagonal Fisher (Kwon et al.: 2048).
+        batch_size: examples per forward/backward pass.
+        seed: seed of the subsamples and of the random objective.
+    """
+
+    objective: str = "mlr"
+    sparsity: float = 0.9
+    kinds: str = "both"
+    budget: str = "per_kind"
+    alpha: float = 0.5
+    fisher_scale: str = "mean"
+    select: str | None = None
+    search: bool = True
+    granularity: str = "example"
+    retain_subsample: int | None = None
+    search_rows: int = 2048
+    batch_size: int = 32
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        OBJECTIVES.get(self.objective)
+        check_sparsity(self.sparsity)
+        maskable_kinds(self.kinds)
+        for name, value, valid in (
+            ("budget", self.budget, ("per_kind", "joint")),
+            ("fisher_scale", self.fisher_scale, ("mean", "sum")),
+            ("select", self.select, (None, "top", "bottom")),
+            ("granularity", self.granularity, MaskStatistics.GRANULARITIES),
+        ):
+            if value not in valid:
+                raise ValueError(f"{name} {value!r} is invalid; valid choices: {', '.join(map(str, valid))}")
+        if self.batch_size < 1 or self.search_rows < 0:
+            raise ValueError("batch_size must be >= 1 and search_rows >= 0")
+
+
+class ShardSampler(DistributedSampler):
+    """Disjoint, unpadded, ordered shards: process r takes positions[r::world] (no duplicates)."""
+
+    def __init__(self, positions: Tensor, num_replicas: int, rank: int) -> None:
+        self.positions = positions.tolist()
+        self.num_replicas, self.rank = num_replicas, rank
+
+    def __iter__(self):
+        return iter(self.positions[self.rank :: self.num_replicas])
+
+    def __len__(self) -> int:
+        return len(self.positions[self.rank :: self.num_replicas])
+
+
+def clamp_subsample(size: int | None, available: int, name: str) -> int:
+    """``size`` clamped to ``available`` with a warning (None = all)."""
+    if size is None or size >= available:
+        if size is not None and size > available:
+            log.warning("%s=%d exceeds the %d retain examples; using all of them", name, size, available)
+        return available
+    if size < 0:
+        raise ValueError(f"{name} must be >= 0; got {size}")
+    return size
+
+
+class MaskLearning(L.LightningModule):
+    """Phase-1 system. Run with ``trainer.validate(module)``; the statistics land in ``self.statistics``.
+
+    Args:
+        backbone: θ* (its weights are never changed).
+        config: phase-1 options.
+        forget: dataset of raw forget examples (each with an ``index`` into D).
+        retain: dataset of raw retain examples.
+    """
+
+    def __init__(self, backbone: Backbone, config: MaskConfig, forget: Dataset, retain: Dataset) -> None:
+        super().__init__()
+        if len(forget) == 0:
+            raise ValueError("the forget set is empty: phase 1 needs at least one forget example")
+        self.backbone, self.config, self.forget, self.retain = backbone, config, forget, retain
+        self.layout = unit_layout(backbone)
+        self.kinds = maskable_kinds(config.kinds)
+        g = torch.Generator().manual_seed(config.seed)
+        n_retain = clamp_subsample(config.retain_subsample, len(retain), "retain_subsample")
+        self.retain_positions = torch.randperm(len(retain), generator=g)[:n_retain].sort().values
+        needs_rows = config.search and config.objective == "mlr"
+        n_rows = clamp_subsample(config.search_rows, n_retain, "search_rows") if needs_rows else 0
+        picked = self.retain_positions[torch.randperm(n_retain, generator=g)[:n_rows]]
+        self.row_indices = torch.tensor([int(retain[int(p)]["index"]) for p in picked], dtype=torch.long)
+        self.statistics: dict[str, object] | None = None
+
+    def _loader(self, data: Dataset, positions: Tensor) -> DataLoader:
+        world, rank = (self.trainer.world_size, self.trainer.global_rank) if self._trainer else (1, 0)
+        sampler = ShardSampler(positions, world, rank)
+        return DataLoader(data, self.config.batch_size, sampler=sampler, collate_fn=self.backbone.collate)
+
+    def val_dataloader(self) -> list[DataLoader]:
+        return [
+            self._loader(self.forget, torch.arange(len(self.forget))),
+            self._loader(self.retain, self.retain_positions),
+        ]
+
+    def on_validation_start(self) -> None:
+        self._grad_flags = [p.requires_grad for p in self.backbone.parameters()]
+        for p in self.backbone.parameters():  # only mask gradients are needed
+            p.requires_grad_(False)
+        shapes = {k: self.layout.shape(k) for k in self.kinds}
+        self._stats = MaskStatistics(shapes, self.row_indices, self.config.granularity)
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        grads = per_example_mask_grads(self.backbone, self.layout, batch, self.kinds)
+        self._stats.update("forget" if dataloader_idx == 0 else "retain", grads, batch["index"])
+
+    def on_validation_epoch_end(self) -> None:
+        self._stats.reduce(self._all_sum, self._gather_rows)
+        self.statistics = self._stats.result()
+        for p, flag in zip(self.backbone.parameters(), self._grad_flags, strict=True):
+            p.requires_grad_(flag)
+
+    def _all_sum(self, t: Tensor) -> Tensor:
+        if self.trainer.world_size == 1:
+            return t
+        return self.trainer.strategy.reduce(t.to(self.device), reduce_op="sum").cpu()
+
+    def _gather_rows(self, t: Tensor) -> Tensor:
+        """All-gather tensors whose first dim differs between processes."""
+        if self.trainer.world_size == 1:
+            return t
+        n = torch.tensor([t.shape[0]], device=self.device)
+        sizes = self.all_gather(n).view(-1).tolist()
+        padded = torch.zeros(max(sizes), *t.shape[1:], dtype=t.dtype, device=self.device)
+        padded[: t.shape[0]] = t
+        gathered = self.all_gather(padded).cpu()  # [world, max, ...]
+        return torch.cat([gathered[r, :s] for r, s in enumerate(sizes)])
