@@ -1,0 +1,132 @@
+"""The parameter diagonal Fisher and forget gradient sums against one-example-at-a-time autograd (float64)."""
+
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch.utils.data import DataLoader
+
+from unlearn_lit.methods.base import UnlearningFailed
+from unlearn_lit.methods.fisher import (
+    Fisher,
+    ParamSelection,
+    check_finite,
+    forget_gradient_sum,
+    retain_fisher,
+)
+from unlearn_lit.models import build_backbone
+from unlearn_lit.units import unit_layout
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Two shared CPU cores: intra-op threads oversubscribe them and slow tiny models 100x."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def double_backbone(name: str, num_labels: int = 3):
+    """A tiny backbone in float64 whose collate casts floating inputs to float64."""
+    kw = {"task": "classification"} if name in ("tiny_gpt2", "tiny_llama") else {}
+    bb = build_backbone(name, num_labels=num_labels, **kw).double()
+    collate = bb.collate
+    bb.collate = lambda ex: {k: v.double() if v.is_floating_point() else v for k, v in collate(ex).items()}
+    return bb
+
+
+def examples(name: str, n: int, num_labels: int = 3):
+    if name == "tiny_vit":
+        d = load_digits()
+        return [
+            {
+                "image": torch.tensor(d.images[i] / 16).view(1, 8, 8).float(),
+                "label": int(d.target[i]) % num_labels,
+                "index": i,
+            }
+            for i in range(n)
+        ]
+    words = "the cat sat on a mat while dogs ran far away".split()
+    return [{"text": " ".join(words[: 2 + i % 9]), "label": i % num_labels, "index": i} for i in range(n)]
+
+
+def loop_grads(bb, exs):
+    """Per-example gradients ``{name: [n, *shape]}``, one autograd.grad call per example."""
+    bb.eval()
+    params = dict(bb.named_parameters())
+    out = {n: [] for n in params}
+    for e in exs:
+        g = torch.autograd.grad(
+            bb.per_example_loss(bb.collate([e])).sum(), list(params.values()), allow_unused=True
+        )
+        for (n, p), gi in zip(params.items(), g, strict=True):
+            out[n].append(torch.zeros_like(p) if gi is None else gi)
+    return {n: torch.stack(v) for n, v in out.items()}
+
+
+def unit_mask(bb, seed=0):
+    """Random unit mask expanded to parameters: some params partially selected, most untouched."""
+    layout = unit_layout(bb)
+    gen = torch.Generator().manual_seed(seed)
+    masks = {k: torch.rand(layout.shape(k), generator=gen) < 0.4 for k in layout.kinds}
+    masks["head"][1:] = False  # layer >= 1 heads frozen: their params must get no statistics
+    return layout.param_masks(masks, dict(bb.named_parameters()))
+
+
+@pytest.mark.parametrize("name", ["tiny_vit", "tiny_bert", "tiny_gpt2"])
+def test_per_example_fisher_equals_loop_on_selected_params_only(name):
+    bb = double_backbone(name)
+    exs = examples(name, 10)
+    masks = unit_mask(bb)
+    sel = ParamSelection(bb, masks)
+    fisher = retain_fisher(bb, DataLoader(exs, batch_size=4, collate_fn=bb.collate), sel, chunk_size=3)
+    ref = loop_grads(bb, exs)
+    selected = {n for n, m in masks.items() if m.any()}
+    assert set(fisher.sumsq) == selected and len(selected) < len(ref)
+    assert fisher.count == 10
+    for n, f in fisher.mean().items():
+        assert f.dtype == torch.float64 and f.numel() == int(masks[n].sum())
+        torch.testing.assert_close(f, ref[n].pow(2).mean(0)[masks[n]], rtol=1e-9, atol=1e-14)
+
+
+def test_per_batch_fisher_and_forget_gradient_sum():
+    bb = double_backbone("tiny_vit")
+    exs = examples("tiny_vit", 9)
+    sel = ParamSelection(bb, {n: torch.ones_like(p, dtype=torch.bool) for n, p in bb.named_parameters()})
+    ref = loop_grads(bb, exs)
+    one = retain_fisher(bb, DataLoader(exs, batch_size=1, collate_fn=bb.collate), sel, mode="per_batch")
+    exact = retain_fisher(bb, DataLoader(exs, batch_size=4, collate_fn=bb.collate), sel)
+    for n in sel.names:  # batches of one: per-batch is exact
+        torch.testing.assert_close(one.mean()[n], exact.mean()[n], rtol=1e-9, atol=1e-14)
+    pb = retain_fisher(bb, DataLoader(exs, batch_size=4, collate_fn=bb.collate), sel, mode="per_batch")
+    grads, count = forget_gradient_sum(bb, DataLoader(exs, batch_size=4, collate_fn=bb.collate), sel)
+    assert pb.count == count == 9
+    for n in sel.names:
+        g = ref[n].reshape(9, -1)
+        batch_sums = torch.stack([g[0:4].sum(0), g[4:8].sum(0), g[8:9].sum(0)])
+        torch.testing.assert_close(pb.mean()[n], batch_sums.pow(2).sum(0) / 9, rtol=1e-9, atol=1e-14)
+        torch.testing.assert_close(grads[n], g.sum(0), rtol=1e-9, atol=1e-14)
+
+
+def test_selection_put_take_and_guards():
+    bb = double_backbone("tiny_vit")
+    masks = unit_mask(bb)
+    sel = ParamSelection(bb, masks)
+    name = next(n for n in sel.names if not sel.full[n])
+    p = dict(bb.named_parameters())[name].detach()
+    new = sel.put(name, p, sel.take(name, p) + 1.0)
+    assert torch.equal(new[~masks[name]], p[~masks[name]])
+    assert torch.equal(new[masks[name]], p[masks[name]] + 1.0)
+    assert ParamSelection(bb, {n: torch.zeros_like(m) for n, m in masks.items()}).names == []
+    with pytest.raises(KeyError, match="unknown parameters"):
+        ParamSelection(bb, {"nope": torch.ones(1, dtype=torch.bool)})
+    with pytest.raises(ValueError, match="valid choices: per_example, per_batch"):
+        retain_fisher(bb, [], sel, mode="diag")
+    with pytest.raises(UnlearningFailed, match="non-finite entries in w"):
+        check_finite({"w": torch.tensor([1.0, float("nan")])}, "update")
+    f = Fisher({"w": torch.tensor([4.0, 6.0])}, 4)
+    torch.testing.assert_close(
+        f.downdate(Fisher({"w": torch.tensor([1.0, 2.0])}, 1)).mean()["w"], torch.tensor([1.0, 4 / 3])
+    )
+    with pytest.raises(ValueError, match="cannot remove"):
+        f.downdate(f)

@@ -1,0 +1,252 @@
+"""The parameter diagonal empirical Fisher and the forget gradient sum of MAPE-SO (METHOD.md §5).
+
+For the update θ_u = θ* + η · M ∘ (F̂_r + λ)^{-1} · Σ_{x∈D_f} ∇θ ℓ(θ*; x) this module computes
+
+- ``F̂_r = mean_{x∈D_r} (∇θ ℓ(θ; x))²``, the diagonal empirical Fisher, from per-example gradients
+  (``torch.func``: ``functional_call`` + ``vmap(grad)``, chunk by chunk), or per batch as an option:
+  ``(1/N) Σ_batches (Σ_{x∈batch} ∇θ ℓ(x))²`` (exact for batches of one; unbiased for independent,
+  zero-mean gradients; one backward pass per batch);
+- ``g^f = Σ_{x∈D_f} ∇θ ℓ(θ; x)``, the signed forget gradient sum.
+
+Memory is bounded by restricting everything to the selected entries (mask = 1): gradients are taken only
+with respect to parameters that hold a selected entry, and the buffers kept (Fisher, gradient sums) are
+compact vectors of the selected entries only (:class:`ParamSelection`), so MAPE-SO's buffers are a
+fraction of SO's. Per-example gradients exist for one chunk at a time. Statistics are taken in eval mode
+(no dropout).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.func import functional_call, grad, vmap
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from tqdm.auto import tqdm
+
+from unlearn_lit.masks.stats import batch_size
+from unlearn_lit.methods.base import UnlearningFailed
+from unlearn_lit.models.base import Backbone, per_example_loss
+
+FISHER_MODES = ("per_example", "per_batch")
+CAUSAL_FAMILIES = ("llama", "mistral", "gpt2")
+
+
+class ParamSelection:
+    """The selected entries of a model's parameters, and compact vectors over them.
+
+    Args:
+        model: the backbone.
+        masks: ``{param name: Bool tensor}`` of entries that may change (1 = updated); parameters
+            missing from it, or whose mask is all zero, are left out entirely.
+    """
+
+    def __init__(self, model: Backbone, masks: Mapping[str, Tensor]) -> None:
+        params = dict(model.named_parameters())
+        unknown = sorted(set(masks) - set(params))
+        if unknown:
+            raise KeyError(f"mask names unknown parameters {unknown[:3]}; e.g. {list(params)[:3]}")
+        self.masks = {n: m.to(params[n].device).bool() for n, m in masks.items() if m.any()}
+        self.full = {n: bool(m.all()) for n, m in self.masks.items()}
+        self.numel = sum(int(m.sum()) for m in self.masks.values())
+        self.total = sum(p.numel() for p in params.values())
+
+    @property
+    def names(self) -> list[str]:
+        """Parameters with at least one selected entry (the only ones gradients are taken for)."""
+        return list(self.masks)
+
+    def take(self, name: str, t: Tensor, batched: bool = False) -> Tensor:
+        """Selected entries of a parameter-shaped ``t`` (``[B, *shape]`` -> ``[B, k]`` when batched)."""
+        if self.full[name]:
+            return t.reshape(t.shape[0], -1) if batched else t.reshape(-1)
+        return t[:, self.masks[name]] if batched else t[self.masks[name]]
+
+    def put(self, name: str, base: Tensor, values: Tensor) -> Tensor:
+        """``base`` with its selected entries replaced by ``values``; other entries are bit-identical."""
+        if self.full[name]:
+            return values.reshape(base.shape).to(base.dtype)
+        out = base.clone()
+        out[self.masks[name]] = values.to(base.dtype)
+        return out
+
+    def within(self, masks: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Compact bool vectors of ``masks`` over this selection (entries must lie inside it)."""
+        out = {}
+        for n, m in self.masks.items():
+            sub = masks.get(n)
+            sub = torch.zeros_like(m) if sub is None else sub.to(m.device).bool()
+            if (sub & ~m).any():
+                raise ValueError(f"mask of {n} selects entries outside the statistics' selection")
+            out[n] = self.take(n, sub)
+        missing = [n for n, m in masks.items() if n not in self.masks and m.any()]
+        if missing:
+            raise ValueError(f"mask selects parameters without statistics: {missing[:3]}")
+        return out
+
+
+@dataclass
+class Fisher:
+    """Sums of squared gradients over ``count`` examples; :meth:`mean` is the diagonal Fisher."""
+
+    sumsq: dict[str, Tensor]  # compact [k] per parameter
+    count: int
+
+    def mean(self) -> dict[str, Tensor]:
+        if self.count <= 0:
+            raise ValueError("the Fisher needs at least one example")
+        return {n: s / self.count for n, s in self.sumsq.items()}
+
+    def __add__(self, other: Fisher) -> Fisher:
+        return Fisher({n: s + other.sumsq[n] for n, s in self.sumsq.items()}, self.count + other.count)
+
+    def downdate(self, removed: Fisher) -> Fisher:
+        """The Fisher without ``removed``: ``F' = (N·F − Σ_removed g²) / (N − |removed|)``."""
+        if removed.count >= self.count:
+            raise ValueError(f"cannot remove {removed.count} of {self.count} examples from the Fisher")
+        return Fisher(
+            {n: (s - removed.sumsq[n]).clamp_min(0) for n, s in self.sumsq.items()},
+            self.count - removed.count,
+        )
+
+
+def nbytes(tensors: Mapping[str, Tensor]) -> int:
+    """Bytes held by a dict of tensors."""
+    return sum(t.numel() * t.element_size() for t in tensors.values())
+
+
+def check_finite(tensors: Mapping[str, Tensor], what: str) -> None:
+    """NaN guard: raises :class:`UnlearningFailed` naming the first parameter with NaN/inf entries."""
+    for n, t in tensors.items():
+        if not torch.isfinite(t).all():
+            bad = int((~torch.isfinite(t)).sum())
+            raise UnlearningFailed(f"{what} has {bad} non-finite entries in {n}; θ* is left untouched")
+
+
+def _acc_dtype(p: Tensor) -> torch.dtype:
+    return torch.promote_types(p.dtype, torch.float32)
+
+
+def _split(model: Backbone, sel: ParamSelection) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """(selected params, every other param and buffer), detached."""
+    chosen, rest = {}, {n: b for n, b in model.named_buffers()}
+    for n, p in model.named_parameters():
+        (chosen if n in sel.masks else rest)[n] = p.detach()
+    return chosen, rest
+
+
+def _additive_mask(batch: dict[str, Tensor], family: str, dtype: torch.dtype) -> dict[str, Tensor]:
+    """Replaces a 2D padding mask by a 4D additive one, so HF skips its data-dependent mask code under vmap."""
+    am = batch.get("attention_mask")
+    if am is None or am.dim() != 2:
+        return batch
+    keep = am[:, None, None, :].bool()  # [B, 1, 1, T]
+    if family in CAUSAL_FAMILIES:
+        t = am.shape[-1]
+        keep = keep & torch.ones(t, t, dtype=torch.bool, device=am.device).tril()
+    add = torch.zeros(keep.shape, dtype=dtype, device=am.device).masked_fill(~keep, torch.finfo(dtype).min)
+    return {**batch, "attention_mask": add}
+
+
+def _chunks(batch: dict[str, Tensor], size: int | None) -> Iterator[dict[str, Tensor]]:
+    tensors = {k: v for k, v in batch.items() if isinstance(v, Tensor)}
+    n = batch_size(tensors)
+    size = size or n
+    for start in range(0, n, size):
+        yield {k: v[start : start + size] for k, v in tensors.items()}
+
+
+def _to(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
+
+
+def _loss_sum(model: Backbone, rest: dict[str, Tensor], batched: bool):
+    """``loss(params, batch) = Σ_batch ℓ`` through ``functional_call`` (one example when not ``batched``)."""
+    dtype = next(model.parameters()).dtype
+
+    def loss(params: dict[str, Tensor], batch: dict[str, Tensor]) -> Tensor:
+        b = batch if batched else {k: v.unsqueeze(0) for k, v in batch.items()}
+        inputs = b if batched else _additive_mask(b, model.family, dtype)
+        logits = functional_call(model, {**rest, **params}, (inputs,))
+        return per_example_loss(logits, b, model.task).sum()
+
+    return loss
+
+
+def _gradients(
+    model: Backbone, batches: Iterable[dict[str, Tensor]], sel: ParamSelection, chunk: int | None, desc: str
+) -> Iterator[tuple[dict[str, Tensor], int]]:
+    """Yields ``({name: compact gradient}, n)``: per example ``[n, k]`` when ``chunk`` is set, else the
+    batch sum ``[k]``; computed in eval mode for the selected parameters only."""
+    chosen, rest = _split(model, sel)
+    device = next(model.parameters()).device
+    fn = (
+        vmap(grad(_loss_sum(model, rest, batched=False)), in_dims=(None, 0))
+        if chunk
+        else grad(_loss_sum(model, rest, batched=True))
+    )
+    was_training = model.training
+    model.eval()
+    try:  # the math SDPA kernel has vmap batching rules; the fused CPU/CUDA kernels fall back to loops
+        for batch in tqdm(batches, desc=desc, leave=False, disable=None):
+            for part in _chunks(_to(batch, device), chunk):
+                n = batch_size(part)
+                with sdpa_kernel(SDPBackend.MATH) if chunk else contextlib.nullcontext():
+                    grads = fn(chosen, part) if chosen else {}
+                yield {k: sel.take(k, g, batched=bool(chunk)).to(_acc_dtype(g)) for k, g in grads.items()}, n
+    finally:
+        model.train(was_training)
+
+
+def _zeros(model: Backbone, sel: ParamSelection) -> dict[str, Tensor]:
+    params = dict(model.named_parameters())
+    return {
+        n: torch.zeros(int(m.sum()), dtype=_acc_dtype(params[n]), device=params[n].device)
+        for n, m in sel.masks.items()
+    }
+
+
+def retain_fisher(
+    model: Backbone,
+    batches: Iterable[dict[str, Tensor]],
+    sel: ParamSelection,
+    mode: str = "per_example",
+    chunk_size: int = 8,
+    desc: str = "fisher",
+) -> Fisher:
+    """Sums of squared gradients over the selected entries (F̂_r of METHOD.md §5 when given D_r).
+
+    Args:
+        model: the backbone (θ at which the Fisher is taken).
+        batches: batches of the set (D_r, or a seeded subsample of it).
+        sel: which entries; gradients are taken only for ``sel.names``.
+        mode: ``per_example`` (exact, ``vmap(grad)`` over chunks) or ``per_batch`` (squared batch sums).
+        chunk_size: examples whose per-example gradients are held at once.
+        desc: progress bar label.
+    """
+    if mode not in FISHER_MODES:
+        raise ValueError(f"unknown fisher mode {mode!r}; valid choices: {', '.join(FISHER_MODES)}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    sumsq, count = _zeros(model, sel), 0
+    per_example = mode == "per_example"
+    for grads, n in _gradients(model, batches, sel, chunk_size if per_example else None, desc):
+        for k, g in grads.items():  # [n, k] per example (summed after squaring) or [k] batch sum
+            sumsq[k] += g.pow(2).sum(0) if per_example else g.pow(2)
+        count += n
+    return Fisher(sumsq, count)
+
+
+def forget_gradient_sum(
+    model: Backbone, batches: Iterable[dict[str, Tensor]], sel: ParamSelection, desc: str = "forget grad"
+) -> tuple[dict[str, Tensor], int]:
+    """``Σ_x ∇θ ℓ(θ; x)`` over the selected entries (compact vectors) and the number of examples."""
+    total, count = _zeros(model, sel), 0
+    for grads, n in _gradients(model, batches, sel, None, desc):
+        for k, g in grads.items():
+            total[k] += g
+        count += n
+    return total, count
