@@ -88,21 +88,22 @@ def greedy_block_search(
     device = frozen.device
     frozen = frozen.to(G.device).clone()
     c = alpha / G.shape[0]
-    col_sq = (G * G).sum(dim=0)  # [n] ‖G[:, i]‖²
-    s = G[:, frozen].sum(dim=1)  # [N] running Σ_{i∈Z} G[:, i]
+    Gt = G.T.contiguous()  # [n, N]: one copy, so each step reads contiguous memory (G may be a strided view)
+    col_sq = (Gt * Gt).sum(dim=1)  # [n] ‖G[:, i]‖²
+    s = Gt[frozen].sum(dim=0)  # [N] running Σ_{i∈Z} G[:, i]
     g_sum = g_f[frozen].sum()
     candidates = torch.nonzero(~frozen).flatten()
     order = torch.sort(order_scores.to(G.device)[candidates], stable=True).indices
     for j in candidates[order].tolist():
         frozen[j] = True
-        s += G[:, j]
+        s += Gt[j]
         g_sum += g_f[j]
         # [n] J(Z \ {r}) − J(Z) for every r; units outside Z cannot be removed
-        delta = c * (col_sq - 2 * (G.T @ s)) - g_f
+        delta = c * (col_sq - 2 * (Gt @ s)) - g_f
         delta = delta.masked_fill(~frozen, float("inf"))
         r = j if delta[j] <= delta.min() else int(delta.argmin())
         frozen[r] = False
-        s -= G[:, r]
+        s -= Gt[r]
         g_sum -= g_f[r]
         if trace is not None:
             trace.append((j, r, float(g_sum + c * s.dot(s))))
