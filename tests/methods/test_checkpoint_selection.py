@@ -1,0 +1,140 @@
+"""CheckpointSelection (METHOD.md §5): candidates every k steps, the rule's choice, exact restore, early stop."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+
+from unlearn_lit.callbacks.selection import CheckpointSelection
+from unlearn_lit.methods import METHODS
+from unlearn_lit.methods.losses import ga_loss
+from unlearn_lit.methods.selection import choose
+from unlearn_lit.phases.unlearn import MaskedUnlearning, OptimConfig
+
+
+class ScriptedSets:
+    """Selection sets whose measurements follow a script (one row per evaluation)."""
+
+    def __init__(self, rows):
+        self.rows, self.calls = rows, 0
+
+    def measure(self, model):
+        row = self.rows[min(self.calls, len(self.rows) - 1)]
+        self.calls += 1
+        return dict(row)
+
+
+def row(forget_loss, damage=0.001, val_loss=1.0, forget_acc=0.5):
+    return {
+        "damage": damage,
+        "forget_loss": forget_loss,
+        "val_loss": val_loss,
+        "forget_acc": forget_acc,
+        "val_acc": 0.5,
+    }
+
+
+class Recorder(L.Callback):
+    """Keeps every parameter at every evaluation step (runs after the selection callback)."""
+
+    def __init__(self, every):
+        self.every, self.weights = every, {}
+
+    def _keep(self, trainer, pl_module):
+        self.weights[trainer.global_step] = {
+            n: p.detach().clone() for n, p in pl_module.model.named_parameters()
+        }
+
+    def on_train_start(self, trainer, pl_module):
+        self._keep(trainer, pl_module)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step % self.every == 0:
+            self._keep(trainer, pl_module)
+
+
+def fit(inputs, selector, max_steps, lr=1e-2):
+    recorder = Recorder(selector.every_n_steps)
+    module = MaskedUnlearning(inputs.fresh_model(), None, inputs.param_mask, ga_loss, OptimConfig(lr=lr))
+    trainer = L.Trainer(
+        max_steps=max_steps,
+        callbacks=[selector, recorder],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+    )
+    trainer.fit(module, train_dataloaders={"forget": inputs.datamodule.forget_dataloader(batch_size=4)})
+    return module, trainer, recorder
+
+
+def test_restores_the_chosen_checkpoint_exactly_and_stops_after_patience(toy_inputs):
+    inputs = toy_inputs("tiny_vit", masked=True)
+    # steps 0, 5, 10, ...: forget loss rises past the validation loss (1.0) at step 15
+    script = [row(0.2), row(0.5), row(0.9), row(1.3), row(1.6), row(2.0), row(2.5)]
+    selector = CheckpointSelection(ScriptedSets(script), every_n_steps=5, eps=0.02, patience=1)
+    module, trainer, recorder = fit(inputs, selector, max_steps=100)
+
+    assert trainer.global_step == 20 and selector.stopped_early  # passed at 15, one more evaluation
+    assert [r["step"] for r in selector.table] == [0, 5, 10, 15, 20]
+    assert selector.choice.index == choose(selector.table, eps=0.02).index == 2
+    assert selector.chosen_step == 10
+    chosen, last = recorder.weights[10], recorder.weights[20]
+    differs = False
+    for name, p in module.model.named_parameters():
+        assert torch.equal(p, chosen[name]), name
+        differs |= not torch.equal(chosen[name], last[name])
+    assert differs  # the restore did something
+
+
+def test_damage_bound_and_final_step_is_a_candidate(toy_inputs):
+    inputs = toy_inputs("tiny_vit", masked=True)
+    # every candidate after θ* breaks the damage bound except the final (unscheduled) step 7
+    script = [row(0.2), row(1.0, damage=0.5), row(0.95, damage=0.01)]
+    selector = CheckpointSelection(ScriptedSets(script), every_n_steps=5, eps=0.02, patience=None)
+    module, trainer, recorder = fit(inputs, selector, max_steps=7)
+    assert [r["step"] for r in selector.table] == [0, 5, 7]
+    assert selector.chosen_step == 7 and selector.choice.index == choose(selector.table).index
+    assert not selector.stopped_early
+    trained = inputs.param_mask
+    name = next(n for n, m in trained.items() if m.any())
+    assert not torch.equal(module.model.get_parameter(name), inputs.original.get_parameter(name))
+
+
+def test_class_target_stops_when_forget_accuracy_reaches_zero(toy_inputs):
+    inputs = toy_inputs("tiny_vit", masked=True)
+    script = [row(0.2, forget_acc=0.9), row(0.5, forget_acc=0.4), row(3.0, forget_acc=0.0)]
+    selector = CheckpointSelection(ScriptedSets(script), every_n_steps=2, target="class", patience=0)
+    fit(inputs, selector, max_steps=50)
+    assert [r["step"] for r in selector.table] == [0, 2, 4] and selector.stopped_early
+    assert selector.chosen_step == 4
+
+
+def test_state_dict_holds_table_and_choice():
+    selector = CheckpointSelection(ScriptedSets([row(0.2)]), every_n_steps=3)
+    selector.table = [{"step": 0, **row(0.2)}, {"step": 3, **row(0.9)}]
+    selector.choice = choose(selector.table)
+    state = selector.state_dict()
+    assert state["choice"]["index"] == 1 and len(state["table"]) == 2
+    other = CheckpointSelection(ScriptedSets([row(0.2)]))
+    other.load_state_dict(state)
+    assert other.table == selector.table and other.choice == selector.choice and other.chosen_step == 3
+
+
+def test_bad_arguments_name_the_choices():
+    with pytest.raises(ValueError, match="valid choices: val_loss, class"):
+        CheckpointSelection(ScriptedSets([]), target="accuracy")
+    with pytest.raises(ValueError, match="every_n_steps"):
+        CheckpointSelection(ScriptedSets([]), every_n_steps=0)
+
+
+def test_method_run_records_candidates_with_real_selection_sets(toy_inputs):
+    inputs = toy_inputs("tiny_vit", masked=True)
+    cfg = METHODS.get("ga").config(max_steps=12, every_n_steps=4, forget_batch_size=8, patience=None)
+    result = METHODS.get("ga").run(inputs, cfg)
+    table = result.candidates
+    assert [r["step"] for r in table] == [0, 4, 8, 12]
+    assert table[0]["damage"] == pytest.approx(0.0, abs=1e-9)  # step 0 is θ* itself
+    assert table[-1]["forget_loss"] > table[0]["forget_loss"]  # gradient ascent on D_f
+    assert result.hparams["steps"] == table[choose(table).index]["step"]
+    assert "within damage" in result.info["choice"] or "least damaging" in result.info["choice"]

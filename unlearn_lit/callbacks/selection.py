@@ -1,0 +1,151 @@
+"""Checkpoint selection and early stopping for fine-tuning methods, without RT (METHOD.md §5).
+
+Fine-tuning methods over- or under-forget depending on the number of steps and the learning rate.
+:class:`CheckpointSelection` measures the fixed selection sets (retain slice, forget set, validation
+set; :class:`~unlearn_lit.methods.selection.SelectionSets`) at step 0 (θ* itself) and every k optimizer
+steps, keeps the candidate table, keeps the weights of the best candidate so far under the RT-free
+rule (:func:`~unlearn_lit.methods.selection.choose`) in CPU memory, stops once the forget set has
+passed its target (forget loss at or above the validation loss; forget accuracy at 0 for class
+forgetting) plus ``patience`` evaluations, and restores the chosen weights exactly when training ends.
+
+Only trainable parameters are kept: the hard freeze guarantees the others never change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from unlearn_lit.methods.selection import TARGETS, Choice, SelectionSets, choose
+
+log = logging.getLogger(__name__)
+
+
+class CheckpointSelection(L.Callback):
+    """Evaluates candidates during training and restores the one the RT-free rule chooses.
+
+    Args:
+        sets: the selection sets (anything with ``measure(model) -> dict`` of the selection keys).
+        every_n_steps: optimizer steps between two evaluations.
+        eps: damage bound (mean KL from θ* on the retain slice, nats).
+        target: ``val_loss`` (random forgetting) or ``class`` (class forgetting).
+        patience: evaluations to continue after the forget set first passed its target (None = never
+            stop early).
+        class_target: forget accuracy that counts as forgotten for ``class`` (a never-seen class: 0).
+    """
+
+    def __init__(
+        self,
+        sets: SelectionSets,
+        every_n_steps: int = 10,
+        eps: float = 0.02,
+        target: str = "val_loss",
+        patience: int | None = 2,
+        class_target: float = 0.0,
+    ) -> None:
+        if target not in TARGETS:
+            raise ValueError(f"unknown selection target {target!r}; valid choices: {', '.join(TARGETS)}")
+        if every_n_steps < 1 or (patience is not None and patience < 0):
+            raise ValueError(f"need every_n_steps >= 1 and patience >= 0, got {every_n_steps}, {patience}")
+        self.sets, self.every_n_steps, self.eps, self.target = sets, every_n_steps, eps, target
+        self.patience, self.class_target = patience, class_target
+        self.table: list[dict[str, float]] = []
+        self.choice: Choice | None = None
+        self.passed_at: int | None = None  # evaluation at which the forget set first passed its target
+        self.stopped_early = False
+        self._best: dict[str, Tensor] = {}
+
+    @property
+    def chosen_step(self) -> int | None:
+        return None if self.choice is None else int(self.table[self.choice.index]["step"])
+
+    # ---------------------------------------------------------------------------------- hooks
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        _move_sets(self.sets, pl_module.device)
+        self._evaluate(trainer, pl_module)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if step % self.every_n_steps == 0 and step != self.table[-1]["step"]:
+            self._evaluate(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.global_step != self.table[-1]["step"]:  # the last state is a candidate too
+            self._evaluate(trainer, pl_module)
+        params = _trainable(pl_module)
+        with torch.no_grad():
+            for name, value in self._best.items():
+                params[name].copy_(value)
+        log.info(
+            "checkpoint selection: step %s of %d (%s)", self.chosen_step, trainer.global_step, self.choice
+        )
+
+    # ------------------------------------------------------------------------------- internals
+    def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        model = getattr(pl_module, "model", pl_module)
+        row = {"step": trainer.global_step, **self.sets.measure(model)}
+        self.table.append(row)
+        previous = self.choice
+        self.choice = choose(self.table, eps=self.eps, target=self.target)
+        if self.choice.index == len(self.table) - 1:
+            self._best = {n: p.detach().to("cpu", copy=True) for n, p in _trainable(pl_module).items()}
+        elif previous is None or self.choice.index != previous.index:  # the rule is an argmin: cannot happen
+            raise RuntimeError(
+                f"selection moved to candidate {self.choice.index}, whose weights were not kept"
+            )
+        if trainer.logger is not None:
+            metrics = {f"unlearn/select/{k}": float(v) for k, v in row.items() if k != "step"}
+            trainer.logger.log_metrics(metrics, step=trainer.global_step)
+        if self.passed_at is None and self._passed(row):
+            self.passed_at = len(self.table) - 1
+        if self.patience is not None and self.passed_at is not None:
+            if len(self.table) - 1 - self.passed_at >= self.patience and not trainer.should_stop:
+                trainer.should_stop = self.stopped_early = True
+                log.info(
+                    "forget set passed its target at step %d; stopping", self.table[self.passed_at]["step"]
+                )
+
+    def _passed(self, row: dict[str, float]) -> bool:
+        if self.target == "class":
+            return row["forget_acc"] <= self.class_target
+        return row["forget_loss"] >= row["val_loss"]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "table": [dict(r) for r in self.table],
+            "choice": None if self.choice is None else dataclasses.asdict(self.choice),
+            "passed_at": self.passed_at,
+            "stopped_early": self.stopped_early,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.table = [dict(r) for r in state_dict["table"]]
+        self.choice = None if state_dict["choice"] is None else Choice(**state_dict["choice"])
+        self.passed_at, self.stopped_early = state_dict["passed_at"], state_dict["stopped_early"]
+
+
+def _trainable(pl_module: L.LightningModule) -> dict[str, nn.Parameter]:
+    """The parameters the phase may change (``trainable_parameters()`` when the module has it)."""
+    if hasattr(pl_module, "trainable_parameters"):
+        return pl_module.trainable_parameters()
+    model = getattr(pl_module, "model", pl_module)
+    return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+
+def _move_sets(sets: Any, device: torch.device) -> None:
+    """Moves the pre-collated selection batches to the model's device (once; a no-op on CPU)."""
+    for attr in ("retain", "forget", "val"):
+        batches = getattr(sets, attr, None)
+        if batches:
+            setattr(sets, attr, [{k: _to(v, device) for k, v in b.items()} for b in batches])
+    if getattr(sets, "reference", None):
+        sets.reference = [r.to(device) for r in sets.reference]
+
+
+def _to(value: Any, device: torch.device) -> Any:
+    return value.to(device) if torch.is_tensor(value) else value
