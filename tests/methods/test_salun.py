@@ -1,0 +1,77 @@
+"""SalUn's saliency mask (Fan et al. 2024; METHOD.md §6) against a brute-force top fraction of |∇θ L(D_f)|."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from unlearn_lit.methods import METHODS
+from unlearn_lit.methods.salun import salun_mask
+from unlearn_lit.phases.unlearn import OptimConfig
+
+
+def brute_saliency(model, forget_loader):
+    """|∇θ mean_{D_f} ℓ| from one batch holding the whole forget set."""
+    examples = [e for b in forget_loader for e in _split(b)]
+    batch = {k: torch.cat([e[k] for e in examples]) for k in examples[0]}
+    model.eval()
+    params = dict(model.named_parameters())
+    grads = torch.autograd.grad(model.per_example_loss(batch).mean(), list(params.values()))
+    return {n: g.abs() for n, g in zip(params, grads, strict=True)}
+
+
+def _split(batch):
+    return [{k: v[i : i + 1] for k, v in batch.items()} for i in range(len(batch["labels"]))]
+
+
+@pytest.mark.parametrize("backbone", ["tiny_vit", "tiny_bert"])
+@pytest.mark.parametrize("fraction", [0.5, 0.1])
+def test_mask_keeps_exactly_the_global_top_fraction(toy_inputs, backbone, fraction):
+    inputs = toy_inputs(backbone, masked=False)
+    model, loader = inputs.original, inputs.datamodule.forget_dataloader(batch_size=8)
+    if backbone == "tiny_bert":  # text batches pad per batch: brute force on one batch of everything
+        loader = inputs.datamodule.forget_dataloader(batch_size=64)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    mask = salun_mask(model, loader, fraction)
+    sal = brute_saliency(model, loader)
+
+    flat_sal = torch.cat([sal[n].flatten() for n in mask])
+    flat_mask = torch.cat([mask[n].flatten() for n in mask])
+    assert set(mask) == set(sal) and all(mask[n].shape == sal[n].shape for n in mask)
+    assert int(flat_mask.sum()) == round(fraction * flat_sal.numel())
+    kept, dropped = flat_sal[flat_mask], flat_sal[~flat_mask]
+    order = torch.sort(flat_sal, descending=True).values
+    threshold = order[int(flat_mask.sum()) - 1]
+    # brute force: every kept entry is at least every dropped one (up to float summation order)
+    assert kept.min() >= dropped.max() - 1e-6 * threshold
+    assert torch.allclose(torch.sort(kept, descending=True).values, order[: len(kept)], rtol=1e-4, atol=1e-9)
+    for n, p in model.named_parameters():  # θ* untouched, no gradients left behind
+        assert torch.equal(p, before[n]) and p.grad is None
+
+
+def test_mask_is_restricted_to_allowed_entries(toy_inputs):
+    inputs = toy_inputs("tiny_vit", masked=True)
+    allowed = inputs.param_mask
+    mask = salun_mask(inputs.original, inputs.datamodule.forget_dataloader(), 0.3, allowed)
+    assert set(mask) == set(allowed)
+    n_allowed = sum(int(m.sum()) for m in allowed.values())
+    assert sum(int(m.sum()) for m in mask.values()) == round(0.3 * n_allowed)
+    assert all(not (mask[n] & ~allowed[n]).any() for n in mask)
+    with pytest.raises(ValueError, match=r"fraction must lie in \(0, 1\]"):
+        salun_mask(inputs.original, inputs.datamodule.forget_dataloader(), 0.0)
+
+
+def test_salun_updates_only_salient_entries(toy_inputs):
+    inputs = toy_inputs("tiny_vit", masked=False)
+    cfg = METHODS.get("salun").config(
+        fraction=0.2, optim=OptimConfig(lr=1e-3, weight_decay=0.1), max_steps=10, selection=False
+    )
+    result = METHODS.get("salun").run(inputs, cfg)
+    mask = salun_mask(inputs.original, inputs.datamodule.forget_dataloader(), 0.2)
+    moved = 0
+    for name, p in result.model.named_parameters():
+        orig = inputs.original.get_parameter(name)
+        assert torch.equal(p[~mask[name]], orig[~mask[name]]), name
+        moved += int((p[mask[name]] != orig[mask[name]]).sum())
+    assert moved > 0.9 * sum(int(m.sum()) for m in mask.values())
+    assert result.hparams["fraction"] == 0.2
