@@ -1,0 +1,130 @@
+"""The pipeline end to end at reduced size, the CLI's errors, and every shipped config."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from unlearn_lit.__main__ import build_parser, main
+from unlearn_lit.config import DataConfig, RunConfig
+from unlearn_lit.phases.mask_learning import MaskConfig
+from unlearn_lit.run import run
+
+ROOT = Path(__file__).resolve().parents[2]
+ROW_KEYS = {
+    "forget_acc",
+    "retain_acc",
+    "test_acc",
+    "mia",
+    "avg_gap",
+    "time_s",
+    "peak_mem_mb",
+    "params_updated",
+    "params_total",
+}
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(600)
+def test_quickstart_pipeline_reduced(tmp_path):
+    cfg = RunConfig(
+        backbone="vit_digits",
+        data=DataConfig(name="digits", forget_size=64, max_train=600, max_test=300, val_size=150),
+        recipe_overrides={"epochs": 10},
+        mask=MaskConfig(sparsity=0.9, search_rows=256),
+        methods=["rt", "so", "mape_so", "random_so", "ga", "mape_ga"],
+        method_options={"so": {"fisher_examples": 256}, "mape_so": {"fisher_examples": 256},
+                        "random_so": {"fisher_examples": 256},
+                        "ga": {"max_steps": 20, "every_n_steps": 5}, "mape_ga": {"max_steps": 20, "every_n_steps": 5}},
+        cache_dir=str(tmp_path / "cache"),
+        progress_bar=False,
+    )  # fmt: skip
+    out = tmp_path / "run"
+    summary = run(cfg, out)
+    for name in ("metrics.json", "results.csv", "results.md", "config.yaml", "forget_indices.json", "run.log",
+                 "mask/mask.safetensors", "mask/mask.json", "mask/mask.png", "logs/metrics.csv"):  # fmt: skip
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["methods"].keys() >= {"original", "rt"}
+    assert set(metrics["methods"]) | set(metrics["failed"]) == {
+        "original",
+        "rt",
+        "so",
+        "mape_so",
+        "random_so",
+        "ga",
+        "mape_ga",
+    }
+    for name, row in metrics["methods"].items():
+        assert ROW_KEYS <= row.keys(), name
+        for k in ("forget_acc", "retain_acc", "test_acc", "mia", "avg_gap"):
+            assert 0.0 <= row[k] <= 1.0 and math.isfinite(row[k]), (name, k)
+        assert row["params_updated"] <= row["params_total"]
+    assert metrics["methods"]["rt"]["avg_gap"] == 0.0
+    assert metrics["methods"]["original"]["params_updated"] == 0
+    assert metrics["methods"]["original"]["avg_gap"] > 0.0
+    # masked methods touch far fewer parameters than full SO
+    if {"so", "mape_so"} <= metrics["methods"].keys():
+        assert metrics["methods"]["mape_so"]["params_updated"] < metrics["methods"]["so"]["params_updated"]
+    assert metrics["environment"]["git_commit"] and metrics["environment"]["seed"] == 0
+    assert "so" in metrics["hparams"] and metrics["hparams"]["so"]["candidates"]
+    assert summary["methods"].keys() == metrics["methods"].keys()
+    with pytest.raises(FileExistsError, match="exists"):
+        run(cfg, out)  # never overwritten
+
+
+def test_cli_rejects_bad_input_before_any_work(tmp_path, capsys):
+    cfg = ROOT / "configs/quickstart/vit_digits.yaml"
+    for argv, message in (
+        (["--bogus", "1"], "unrecognized arguments"),
+        (["--mask.sparsity", "1.5"], "sparsity"),
+        (["--methods", "[rt, mape_nonsense]"], "valid choices"),
+        (["--mask.objective", "mlx"], "valid choices"),
+        (["--recipe", "fast"], "valid choices"),
+    ):
+        with pytest.raises(SystemExit):
+            main(["run", "--config", str(cfg), "--out", str(tmp_path / "new"), *argv])
+        assert message in capsys.readouterr().err, argv
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "exists").mkdir()
+    with pytest.raises(SystemExit):
+        main(["run", "--config", str(cfg), "--out", str(tmp_path / "exists")])
+    assert "exists" in capsys.readouterr().err
+
+
+CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT / "configs")))
+def test_every_shipped_config_parses_and_builds(path, tmp_path):
+    parser = build_parser()
+    args = parser.parse_args(["run", "--config", str(path), "--out", str(tmp_path / "x")])
+    ns = parser.instantiate_classes(args).run
+    cfg = RunConfig(**{k: v for k, v in vars(ns).items() if k not in ("out", "config", "__path__")})
+    from unlearn_lit.data import DATASETS, build_datamodule
+    from unlearn_lit.data.glue import TASKS as GLUE_TASKS
+    from unlearn_lit.models import BACKBONES, build_backbone
+
+    online_data = cfg.data.name in GLUE_TASKS or cfg.data.name == "cifar10"
+    online_model = cfg.backbone not in BACKBONES or cfg.backbone in (
+        "bert_base",
+        "distilbert_base",
+        "roberta_base",
+        "roberta_large",
+        "vit_base",
+    )
+    if online_data or online_model:
+        pytest.skip(
+            f"{path.name}: needs the network ({cfg.data.name} / {cfg.backbone}); parsed and validated only"
+        )
+    assert cfg.data.name in DATASETS
+    d = cfg.data
+    dm = build_datamodule(d.name, forget=d.forget, forget_size=d.forget_size, forget_classes=d.forget_classes,
+                          seed=d.seed, max_train=d.max_train, dataset_options=d.options)  # fmt: skip
+    backbone = build_backbone(cfg.backbone, num_labels=dm.dataset.num_labels, **cfg.backbone_options)
+    dm.bind(backbone)
+    batch = next(iter(dm.forget_dataloader()))
+    assert backbone(batch).shape[0] == batch["labels"].shape[0]

@@ -1,0 +1,54 @@
+"""``python -m unlearn_lit run --config FILE [--key value ...] --out DIR``: the command-line interface.
+
+The arguments are generated from :class:`~unlearn_lit.config.RunConfig` by jsonargparse, which gives
+``--help``, ``--print_config`` and errors for unknown keys and invalid values before any work starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from jsonargparse import ActionConfigFile, ArgumentParser
+
+from unlearn_lit.config import RunConfig
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog="python -m unlearn_lit", description="Module-aware parameter-efficient unlearning"
+    )
+    commands = parser.add_subcommands(dest="command")
+    run = ArgumentParser(description="Run a comparison: original, RT, phase 1, search, phase 2, evaluation")
+    run.add_argument(
+        "--config", action=ActionConfigFile, help="YAML file of RunConfig fields (flat overrides)"
+    )
+    run.add_class_arguments(RunConfig, None, as_positional=False)
+    run.add_argument("--out", type=str, required=True, help="run directory to create (must not exist)")
+    commands.add_subcommand("run", run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        out = Path(args.run.out)
+        if out.exists():
+            parser.error(f"--out {out} exists; choose a new run directory (results are never overwritten)")
+        try:
+            ns = parser.instantiate_classes(args).run
+            fields = {k: v for k, v in vars(ns).items() if k not in ("out", "config", "__path__")}
+            cfg = RunConfig(**fields)
+        except (ValueError, TypeError) as err:  # invalid values: fail before any work
+            parser.error(f"invalid configuration: {err}")
+        from unlearn_lit.run import run
+
+        run(cfg, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Typed run configuration: one dataclass per concern; defaults are the paper's settings.
+
+YAML files under ``configs/`` are flat overrides of these fields (they never inherit from each other);
+the CLI (jsonargparse) derives ``--help``, ``--print_config`` and validation from the type hints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from unlearn_lit.phases.mask_learning import MaskConfig
+from unlearn_lit.phases.train import PRESETS, TrainRecipe
+
+LOGGERS = ("csv", "wandb")
+
+
+@dataclass
+class DataConfig:
+    """The dataset and its forget split (METHOD.md §1).
+
+    Attributes:
+        name: dataset registry name (digits, fashion_mnist, tweets, tweets_binary, sst2, mnli, qqp, stsb, cifar10).
+        forget: forget policy: random, class or indices.
+        forget_size: |D_f| for the random policy.
+        forget_classes: classes to forget (class policy).
+        forget_indices: file of indices into D (indices policy).
+        seed: seed of the forget selection.
+        data_seed: seed of D_v and the size caps (θ* depends on it, not on ``seed``).
+        val_size: |D_v| (int, fraction, or None for min(512, 10%)).
+        max_train: cap on |D| for quick runs.
+        max_test: cap on |D_t|.
+        batch_size: training batch size of the data loaders.
+        options: dataset factory options (root, download, ...).
+    """
+
+    name: str = "digits"
+    forget: str = "random"
+    forget_size: int = 128
+    forget_classes: list[int] = field(default_factory=list)
+    forget_indices: str | None = None
+    seed: int = 0
+    data_seed: int = 0
+    val_size: int | float | None = None
+    max_train: int | None = None
+    max_test: int | None = None
+    batch_size: int = 64
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunConfig:
+    """A whole comparison: θ*, RT, phase 1, search, phase 2 per method, evaluation.
+
+    Attributes:
+        backbone: backbone registry name, ``hf:<id or path>`` or ``timm:<name>``.
+        backbone_options: factory options (sizes, ``pretrained``, ``max_length``...).
+        data: dataset and forget split.
+        recipe: training recipe preset (``glue``, ``vit_small``) for θ* and RT.
+        recipe_overrides: recipe fields overriding the preset (epochs, lr, ...).
+        mask: phase-1 options (objective, sparsity, kinds, ...).
+        methods: method names: ``rt`` and ``original`` are references; others are ``[source_]method``
+            with source in mape, random, salun (e.g. ``so``, ``mape_so``, ``random_ga``).
+        method_options: per-method config overrides, keyed by the method name used in ``methods``.
+        eval_retain_subsample: score retain accuracy on this many D_r examples (None = all).
+        cache_dir: cache of θ* and RT checkpoints shared across runs.
+        logger: ``csv`` (always written) or ``wandb`` (in addition; offline mode needs no key).
+        wandb_project: W&B project; the group is the config's ``table`` name.
+        table: name of the paper table/figure this run belongs to (W&B group, report title).
+        seed: seed of everything stochastic in the methods.
+        progress_bar: show progress bars.
+    """
+
+    backbone: str = "vit_digits"
+    backbone_options: dict[str, Any] = field(default_factory=dict)
+    data: DataConfig = field(default_factory=DataConfig)
+    recipe: str = "vit_small"
+    recipe_overrides: dict[str, Any] = field(default_factory=dict)
+    mask: MaskConfig = field(default_factory=MaskConfig)
+    methods: list[str] = field(
+        default_factory=lambda: ["rt", "so", "mape_so", "ft", "ga", "mape_ga", "salun", "random_so"]
+    )
+    method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    eval_retain_subsample: int | None = None
+    cache_dir: str = "~/.cache/unlearn_lit/models"
+    logger: str = "csv"
+    wandb_project: str = "unlearn_lit"
+    table: str = "quickstart"
+    seed: int = 0
+    progress_bar: bool = True
+
+    def __post_init__(self) -> None:
+        if self.recipe not in PRESETS:
+            raise ValueError(f"unknown recipe {self.recipe!r}; valid choices: {', '.join(PRESETS)}")
+        if self.logger not in LOGGERS:
+            raise ValueError(f"unknown logger {self.logger!r}; valid choices: {', '.join(LOGGERS)}")
+        from unlearn_lit.methods import parse_method
+
+        for name in self.methods:
+            if name not in ("rt", "original"):
+                parse_method(name)  # raises with the valid names
+        unused = sorted(set(self.method_options) - set(self.methods))
+        if unused:
+            raise ValueError(f"method_options given for methods not in `methods`: {unused}")
+        from unlearn_lit.methods import METHODS
+
+        for name, options in self.method_options.items():  # invalid options fail before any work
+            from_dict(METHODS.get(parse_method(name)[0]).config, options)
+        self.train_recipe()
+
+    def train_recipe(self) -> TrainRecipe:
+        fields = {**PRESETS[self.recipe].__dict__, **self.recipe_overrides}
+        return TrainRecipe(**fields)
+
+
+def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Builds dataclass ``cls`` from a plain dict, recursing into dataclass-typed fields.
+
+    Unknown keys raise a ValueError naming the valid fields (method options come from YAML).
+    """
+    import typing
+
+    valid = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} options {unknown}; valid: {', '.join(valid)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in data.items():
+        kind = hints.get(key)
+        if dataclasses.is_dataclass(kind) and isinstance(value, dict):
+            value = from_dict(kind, value)
+        elif isinstance(value, list) and isinstance(getattr(cls, key, None), tuple):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)

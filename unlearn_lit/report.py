@@ -1,0 +1,115 @@
+"""Run-directory outputs: metrics.json, results.csv, a markdown table, the resolved config, environment.
+
+Every file is written atomically (temporary file, then ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import lightning
+import torch
+import transformers
+import yaml
+
+log = logging.getLogger(__name__)
+COLUMNS = (
+    "forget_acc",
+    "retain_acc",
+    "test_acc",
+    "mia",
+    "avg_gap",
+    "time_s",
+    "peak_mem_mb",
+    "params_updated",
+    "params_total",
+)
+
+
+def atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def environment(seed: int) -> dict[str, Any]:
+    """Git commit, versions, seed, world size and precision of this run."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                                cwd=Path(__file__).parent).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return {
+        "git_commit": commit,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "lightning": lightning.__version__,
+        "transformers": transformers.__version__,
+        "seed": seed,
+        "world_size": int(os.environ.get("WORLD_SIZE", 1)),
+        "precision": "32-true",
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+    }
+
+
+def markdown_table(rows: dict[str, dict[str, Any]], failed: dict[str, str]) -> str:
+    """UA / RA / TA / MIA / Avg.Gap in percent, time, parameters updated; failed methods listed."""
+    head = "| method | UA | RA | TA | MIA | Avg.Gap | time (s) | params updated |\n|---|---|---|---|---|---|---|---|\n"
+    lines = []
+    for name, r in rows.items():
+        pct = [f"{100 * r[k]:.2f}" for k in ("forget_acc", "retain_acc", "test_acc", "mia", "avg_gap")]
+        frac = r["params_updated"] / max(r["params_total"], 1)
+        lines.append(
+            f"| {name} | {' | '.join(pct)} | {r['time_s']:.1f} | {r['params_updated']} ({100 * frac:.1f}%) |"
+        )
+    lines += [f"| {name} | failed: {why[:80]} | | | | | | |" for name, why in failed.items()]
+    return head + "\n".join(lines) + "\n"
+
+
+def write_report(directory: Path, summary: dict[str, Any], title: str) -> None:
+    """Writes metrics.json, results.csv, results.md and config.yaml into ``directory``; prints the table."""
+    atomic_write(directory / "metrics.json", json.dumps(summary, indent=2, default=str))
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(("method", *COLUMNS))
+    for name, r in summary["methods"].items():
+        writer.writerow((name, *(r[c] for c in COLUMNS)))
+    atomic_write(directory / "results.csv", buf.getvalue())
+    table = markdown_table(summary["methods"], summary["failed"])
+    atomic_write(
+        directory / "results.md", f"# {title}\n\nAll numbers in percent; Avg.Gap is to RT.\n\n{table}"
+    )
+    atomic_write(directory / "config.yaml", yaml.safe_dump(summary["config"], sort_keys=False))
+    print(table)  # the product's main output: the comparison table
+
+
+def log_metrics(directory: Path, summary: dict[str, Any], logger: str, project: str, group: str) -> None:
+    """CSV always (``logs/``); W&B too when ``logger == "wandb"`` (``WANDB_MODE=offline`` needs no key).
+
+    Keys are ``phase/split/metric`` with the method as the phase: ``mape_so/forget/acc``.
+    """
+    from lightning.pytorch.loggers import CSVLogger
+
+    loggers = [CSVLogger(save_dir=str(directory), name="logs", version="")]
+    if logger == "wandb":
+        from lightning.pytorch.loggers import WandbLogger
+
+        loggers.append(
+            WandbLogger(project=project, group=group, save_dir=str(directory), name=directory.name)
+        )
+    flat = {f"{method}/{key}": value for method, row in summary["methods"].items()
+            for key, value in row["metrics"].items()}  # fmt: skip
+    flat.update({f"{method}/cost/{k}": row[k] for method, row in summary["methods"].items()
+                 for k in ("time_s", "peak_mem_mb", "params_updated", "avg_gap")})  # fmt: skip
+    for lg in loggers:
+        lg.log_hyperparams(summary["config"])  # the config, once
+        lg.log_metrics(flat)
+        lg.finalize("success")

@@ -1,0 +1,178 @@
+"""run(cfg, out): the whole comparison, top to bottom like a recipe (METHOD.md §1–§7).
+
+original θ* (trained or cached) → RT (trained or cached) → phase 1 + greedy search (when a method uses
+the MAPE mask) → phase 2 per method → evaluation → report. Everything is written into a temporary
+directory that is renamed to ``out`` only when the run succeeds; an existing ``out`` is never
+overwritten. A method that fails (NaN, divergence, bad option) is recorded as failed; the others go on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from unlearn_lit.callbacks.greedy_search import learn_mask
+from unlearn_lit.config import RunConfig, from_dict
+from unlearn_lit.data import build_datamodule
+from unlearn_lit.eval.cost import CostTracker
+from unlearn_lit.eval.metrics import avg_gap, evaluate
+from unlearn_lit.masks.objectives import random_scores, select_units
+from unlearn_lit.methods import METHODS, UnlearnInputs, parse_method
+from unlearn_lit.methods.salun import salun_mask
+from unlearn_lit.models import build_backbone
+from unlearn_lit.phases.train import train_or_load
+from unlearn_lit.report import environment, log_metrics, write_report
+from unlearn_lit.units import unit_layout
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: RunConfig, out: str | Path) -> dict[str, Any]:
+    """Runs the comparison described by ``cfg``; returns the ``metrics.json`` content."""
+    out = Path(out)
+    if out.exists():
+        raise FileExistsError(f"run directory {out} exists; choose another --out or remove it")
+    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    handler = logging.FileHandler(tmp / "run.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    try:
+        result = _run(cfg, tmp)
+    except BaseException:
+        failed = out.with_name(f"{out.name}.failed-{time.strftime('%Y%m%d-%H%M%S')}")
+        tmp.rename(failed)
+        log.error("run failed; partial outputs kept in %s", failed)
+        raise
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    tmp.rename(out)
+    log.info("run directory: %s", out)
+    return result
+
+
+def _run(cfg: RunConfig, tmp: Path) -> dict[str, Any]:
+    d = cfg.data
+    dm = build_datamodule(
+        d.name, forget=d.forget, forget_size=d.forget_size, forget_classes=d.forget_classes,
+        forget_indices=d.forget_indices, seed=d.seed, data_seed=d.data_seed, val_size=d.val_size,
+        max_train=d.max_train, max_test=d.max_test, batch_size=d.batch_size, dataset_options=d.options,
+    )  # fmt: skip
+    dm.write_split(tmp)
+
+    def factory():
+        return build_backbone(cfg.backbone, num_labels=dm.dataset.num_labels, **cfg.backbone_options)
+
+    recipe = cfg.train_recipe()
+    train = dict(cache_dir=cfg.cache_dir, progress_bar=cfg.progress_bar, accelerator="cpu")
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    original = train_or_load(factory, dm, recipe, "original", **train).eval()
+    times["original"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    retrain = train_or_load(factory, dm, recipe, "retrain", **train).eval()
+    times["rt"] = time.perf_counter() - t0
+    dm.bind(original)
+    ev = dict(retain_subsample=cfg.eval_retain_subsample, seed=cfg.seed)
+    rt_metrics = evaluate(retrain, dm, **ev)
+    layout = unit_layout(original)
+    params = dict(original.named_parameters())
+    total = sum(p.numel() for p in params.values())
+    rows: dict[str, dict[str, Any]] = {}
+    rows["original"] = _row(evaluate(original, dm, **ev), rt_metrics, 0.0, 0, total)
+    rows["rt"] = _row(rt_metrics, rt_metrics, times["rt"], total, total)
+
+    masks: dict[str, Any] = {}
+    phase1_s = 0.0
+    sources = {parse_method(m)[1] for m in cfg.methods if m not in ("rt", "original")}
+    if "mape" in sources:
+        t0 = time.perf_counter()
+        artifact = learn_mask(original, cfg.mask, dm.forget, dm.retain, out_dir=tmp / "mask",
+                              enable_progress_bar=cfg.progress_bar)  # fmt: skip
+        phase1_s = time.perf_counter() - t0
+        masks["mape"] = layout.param_masks(artifact.masks, params)
+    if "random" in sources:
+        shapes = {k: layout.shape(k) for k in layout.kinds}
+        unit = select_units(random_scores(shapes, seed=cfg.seed), cfg.mask.sparsity)
+        masks["random"] = layout.param_masks(unit, params)
+    if "salun" in sources:
+        masks["salun"] = salun_mask(original, dm.forget_dataloader(), fraction=1 - cfg.mask.sparsity)
+
+    cost = CostTracker()
+    failed: dict[str, str] = {}
+    hparams: dict[str, Any] = {}
+    for name in cfg.methods:
+        if name in ("rt", "original"):
+            continue
+        base, source = parse_method(name)
+        method = METHODS.get(base)
+        inputs = UnlearnInputs(original, dm, layout, masks.get(source), seed=cfg.seed,
+                               extra={"rt_metrics": rt_metrics, "phase1_s": phase1_s})  # fmt: skip
+        try:
+            mcfg = from_dict(method.config, cfg.method_options.get(name, {}))
+            with cost.phase(name) as record:
+                result = method.run(inputs, mcfg)
+            seconds = record["seconds"] + (phase1_s if source == "mape" else 0.0)
+            metrics = evaluate(result.model, dm, **ev)
+            bad = [k for k, v in metrics.items() if not math.isfinite(v) and "class" not in k]
+            if bad:
+                raise FloatingPointError(f"non-finite metrics after unlearning: {bad}")
+        except Exception as err:  # noqa: BLE001 - recorded, the comparison goes on
+            log.exception("method %s failed", name)
+            failed[name] = f"{type(err).__name__}: {err}"
+            continue
+        updated = _changed(original, result.model)
+        rows[name] = _row(metrics, rt_metrics, seconds, updated, total, record["peak_memory_bytes"])
+        hparams[name] = {"selected": result.hparams, "candidates": result.candidates, "info": result.info}
+
+    summary = {
+        "methods": rows,
+        "failed": failed,
+        "hparams": hparams,
+        "times_s": {**times, "phase1_and_search": phase1_s},
+        "config": dataclasses.asdict(cfg),
+        "environment": environment(cfg.seed),
+    }
+    write_report(tmp, summary, title=cfg.table)
+    log_metrics(tmp, summary, cfg.logger, cfg.wandb_project, cfg.table)
+    return summary
+
+
+def _row(
+    metrics: dict[str, float],
+    rt: dict[str, float],
+    seconds: float,
+    updated: int,
+    total: int,
+    peak_bytes: int = 0,
+) -> dict[str, Any]:
+    score = "spearman" if "test/spearman" in metrics else "acc"
+    return {
+        "forget_acc": metrics[f"forget/{score}"],
+        "retain_acc": metrics[f"retain/{score}"],
+        "test_acc": metrics[f"test/{score}"],
+        "mia": metrics["forget/mia"],
+        "mia_efficacy": metrics["forget/mia_efficacy"],
+        "loss_auc": metrics["forget/loss_auc"],
+        "avg_gap": avg_gap(metrics, rt) / 100.0,
+        "time_s": seconds,
+        "peak_mem_mb": peak_bytes / 2**20,
+        "params_updated": updated,
+        "params_total": total,
+        "metrics": metrics,
+    }
+
+
+def _changed(original: torch.nn.Module, model: torch.nn.Module) -> int:
+    after = dict(model.named_parameters())
+    return int(sum((p != after[n]).sum().item() for n, p in original.named_parameters()))
