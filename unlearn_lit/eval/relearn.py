@@ -1,0 +1,189 @@
+"""Relearning attack (METHOD.md §7): how fast does forgotten knowledge come back?
+
+Fine-tune a copy of a model on a seeded part of D_f for k steps and record, after every step, the
+accuracy (and mean loss) on the whole forget set, on the attacked part and on the held-out rest of D_f.
+The same attack -- same examples, same batch order, same seed -- on RT gives the reference curve: an
+unlearned model whose forget accuracy climbs much faster than RT's has hidden, not removed, D_f.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm.auto import tqdm
+
+from unlearn_lit.models.base import Backbone
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+
+
+@dataclass
+class RelearnConfig:
+    """The attack.
+
+    Attributes:
+        fraction: fraction of D_f the attacker fine-tunes on (seeded); the rest is held out.
+        steps: optimizer steps k.
+        lr: learning rate.
+        optimizer: ``sgd`` (momentum 0.9), ``adam`` or ``adamw``.
+        weight_decay: weight decay of the optimizer.
+        batch_size: examples per step (cycling through the attacked part, reshuffled each pass).
+        eval_batch_size: batch size of the per-step evaluation.
+        seed: seed of the attacked part, the batch order and dropout.
+    """
+
+    fraction: float = 0.5
+    steps: int = 20
+    lr: float = 1e-4
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    batch_size: int = 16
+    eval_batch_size: int = 128
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; valid choices: {', '.join(OPTIMIZERS)}")
+        if not 0.0 < self.fraction <= 1.0:
+            raise ValueError(f"fraction must lie in (0, 1], got {self.fraction}")
+        if self.steps < 0 or self.lr <= 0 or self.batch_size < 1:
+            raise ValueError(
+                f"need steps >= 0, lr > 0, batch_size >= 1; got {self.steps}, {self.lr}, {self.batch_size}"
+            )
+
+
+def _optimizer(params, cfg: RelearnConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+    return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def split_attack(n_forget: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (attacked, held-out) positions into D_f; at least one attacked example."""
+    perm = np.random.default_rng([seed, 7]).permutation(n_forget)
+    k = max(1, round(fraction * n_forget))
+    return np.sort(perm[:k]), np.sort(perm[k:])
+
+
+@torch.inference_mode()
+def _measure(model: Backbone, loader: DataLoader | None, device: torch.device) -> tuple[float, float]:
+    """(accuracy, mean loss); accuracy is NaN for non-classification tasks, both NaN for an empty set."""
+    if loader is None:
+        return math.nan, math.nan
+    model.eval()
+    correct, losses = [], []
+    for batch in loader:
+        batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
+        logits = model(batch)
+        losses.append(model.per_example_loss(batch, logits).double())
+        if model.task == "classification":
+            correct.append((logits.argmax(-1) == batch["labels"]).double())
+    acc = torch.cat(correct).mean().item() if correct else math.nan
+    return acc, torch.cat(losses).mean().item()
+
+
+def relearn_attack(
+    model: Backbone,
+    forget: Dataset | Sequence[dict[str, Any]],
+    cfg: RelearnConfig,
+    collate: Callable | None = None,
+) -> list[dict[str, float]]:
+    """Fine-tunes a copy of ``model`` on part of ``forget``; ``model`` itself is untouched.
+
+    Args:
+        model: the model under attack (an unlearned model, or RT for the reference curve).
+        forget: D_f as raw examples.
+        cfg: the attack.
+        collate: batch function (default ``model.collate``).
+
+    Returns:
+        One dict per step 0..k: ``step``, ``forget_acc``/``forget_loss`` (all of D_f),
+        ``attack_acc``/``attack_loss`` (the fine-tuned part) and ``heldout_acc``/``heldout_loss`` (the rest),
+        and ``train_loss`` (the step's batch loss; NaN at step 0).
+    """
+    collate = collate or model.collate
+    attacked, held = split_attack(len(forget), cfg.fraction, cfg.seed)
+    device = next(model.parameters()).device
+
+    def loader(pos, shuffle=False, generator=None):
+        if len(pos) == 0:
+            return None
+        size = cfg.batch_size if shuffle else cfg.eval_batch_size
+        return DataLoader(
+            Subset(forget, pos.tolist()), size, shuffle=shuffle, generator=generator, collate_fn=collate
+        )
+
+    evals = {"forget": loader(np.arange(len(forget))), "attack": loader(attacked), "heldout": loader(held)}
+    attacker = copy.deepcopy(model)
+    opt = _optimizer([p for p in attacker.parameters() if p.requires_grad], cfg)
+    train = loader(attacked, shuffle=True, generator=torch.Generator().manual_seed(cfg.seed))
+    rows, batches, train_loss = [], iter(()), math.nan
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(cfg.seed)
+        for step in tqdm(range(cfg.steps + 1), desc="relearn", leave=False, disable=None):
+            if step > 0:
+                batch = next(batches, None)
+                if batch is None:  # a new pass over the attacked part
+                    batches = iter(train)
+                    batch = next(batches)
+                batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
+                attacker.train()
+                loss = attacker.per_example_loss(batch).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                train_loss = loss.item()
+            row = {"step": step, "train_loss": train_loss}
+            for name, ld in evals.items():
+                row[f"{name}_acc"], row[f"{name}_loss"] = _measure(attacker, ld, device)
+            rows.append(row)
+    return rows
+
+
+def relearn_curves(
+    models: Mapping[str, Backbone], forget: Dataset | Sequence[dict[str, Any]], cfg: RelearnConfig
+) -> dict[str, list[dict[str, float]]]:
+    """The same attack on every model, e.g. ``{"unlearned": θ_u, "retrain": RT}``."""
+    return {name: relearn_attack(m, forget, cfg) for name, m in models.items()}
+
+
+def plot_relearn(
+    curves: Mapping[str, list[dict[str, float]]],
+    path: str | os.PathLike,
+    metric: str = "forget_acc",
+    title: str = "",
+) -> Path:
+    """Writes a PNG of ``metric`` per step, one line per model (written atomically, Agg backend)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    fig = Figure(figsize=(5, 3.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for name, rows in curves.items():
+        if rows and metric not in rows[0]:
+            raise KeyError(f"metric {metric!r} not in the curves; valid choices: {', '.join(rows[0])}")
+        ax.plot([r["step"] for r in rows], [r[metric] for r in rows], marker="o", ms=3, label=name)
+    ax.set_xlabel("relearning step")
+    ax.set_ylabel(metric)
+    ax.set_title(title or "relearning attack on D_f")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".png.tmp", delete=False) as f:
+        fig.savefig(f, format="png", dpi=120)
+    os.replace(f.name, path)
+    return path
