@@ -5,6 +5,7 @@ import torch
 from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader
 
+from tests.methods.test_so import one_thread  # noqa: F401  (autouse fixture)
 from unlearn_lit.methods.base import UnlearningFailed
 from unlearn_lit.methods.fisher import (
     Fisher,
@@ -15,15 +16,6 @@ from unlearn_lit.methods.fisher import (
 )
 from unlearn_lit.models import build_backbone
 from unlearn_lit.units import unit_layout
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two shared CPU cores: intra-op threads oversubscribe them and slow tiny models 100x."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def double_backbone(name: str, num_labels: int = 3):
