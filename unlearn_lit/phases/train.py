@@ -1,0 +1,281 @@
+"""Training of the original model θ* on D and of the gold standard RT on D_r (METHOD.md §1).
+
+RT uses exactly the recipe of θ*. Trained weights are cached as safetensors under a key hashed from the
+backbone (name, architecture and initial weights, so every constructor option counts), the data (the
+dataset, its options and the positions of D; for RT also the forget indices), and the recipe, so several
+methods share one θ* and one RT. θ* does not depend on the forget split, so its key leaves it out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from safetensors.torch import load_model, save_model
+from torch import Tensor
+from torchmetrics import MeanMetric
+
+from unlearn_lit.data import UnlearnDataModule
+from unlearn_lit.data.base import digest
+from unlearn_lit.eval.cost import CostTracker
+from unlearn_lit.models.base import Backbone, predictions
+
+log = logging.getLogger(__name__)
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("constant", "linear", "cosine")
+PRECISIONS = ("32-true", "32", "64-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true")
+WHICH = ("original", "retrain")
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TrainRecipe:
+    """One recipe for θ* and RT. Defaults: BERT-style GLUE fine-tuning; see :data:`PRESETS`.
+
+    Attributes:
+        optimizer: ``adamw`` or ``sgd`` (with ``momentum``).
+        lr: peak learning rate.
+        weight_decay: decoupled weight decay; biases and norm weights (1-d tensors) are not decayed.
+        epochs: passes over the training set.
+        batch_size: training batch size.
+        schedule: ``constant``, ``linear`` (warmup then linear decay to 0) or ``cosine`` (warmup then
+            cosine decay to 0); ``constant`` also warms up when ``warmup`` > 0.
+        warmup: warmup length: a fraction of all steps when < 1, else a number of steps.
+        precision: Lightning precision (``32-true``, ``bf16-mixed``, ...).
+        seed: seed of shuffling and dropout.
+        max_steps: optional cap on optimizer steps.
+        momentum: SGD momentum.
+        gradient_clip_val: gradient-norm clipping (None: off).
+    """
+
+    optimizer: str = "adamw"
+    lr: float = 2e-5
+    weight_decay: float = 0.01
+    epochs: int = 5
+    batch_size: int = 32
+    schedule: str = "linear"
+    warmup: float = 0.1
+    precision: str = "32-true"
+    seed: int = 0
+    max_steps: int | None = None
+    momentum: float = 0.9
+    gradient_clip_val: float | None = 1.0
+
+    def __post_init__(self) -> None:
+        for field, value, valid in (
+            ("optimizer", self.optimizer, OPTIMIZERS),
+            ("schedule", self.schedule, SCHEDULES),
+            ("precision", self.precision, PRECISIONS),
+        ):
+            if value not in valid:
+                raise ValueError(f"unknown {field} {value!r}; valid choices: {', '.join(valid)}")
+        if self.lr <= 0 or self.epochs < 1 or self.batch_size < 1 or self.warmup < 0:
+            raise ValueError(f"recipe needs lr > 0, epochs >= 1, batch_size >= 1, warmup >= 0: {self}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps}")
+
+
+PRESETS: dict[str, TrainRecipe] = {
+    "glue": TrainRecipe(),  # BERT-base / MiniLM fine-tuning
+    # vit_digits on digits, 2 CPU cores, one thread: 0.936-0.950 test accuracy (seeds 0-2) in ~15-25 s
+    "minilm": TrainRecipe(lr=5e-5, epochs=3, batch_size=32, schedule="linear", warmup=0.1),
+    "vit_small": TrainRecipe(
+        lr=2e-3, weight_decay=0.05, epochs=20, batch_size=64, schedule="cosine", warmup=0.05
+    ),
+}
+
+
+def lr_lambda(schedule: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    """Multiplier of the peak learning rate at each optimizer step."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return 1.0 - progress if schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+class TrainClassifier(L.LightningModule):
+    """Minimizes the mean per-example loss of ``backbone`` on the training loader.
+
+    Args:
+        backbone: the model (classification or regression).
+        recipe: optimizer, schedule and the rest.
+    """
+
+    def __init__(self, backbone: Backbone, recipe: TrainRecipe) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.recipe = recipe
+        self.val_acc = MeanMetric()
+
+    def on_fit_start(self) -> None:
+        self.backbone.train()  # HF from_pretrained returns eval mode: dropout would stay off
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        loss = self.backbone.per_example_loss(batch).mean()
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["labels"]))
+        return loss
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        logits = self.backbone(batch)
+        loss = self.backbone.per_example_loss(batch, logits)
+        self.log("val/loss", loss.mean(), batch_size=len(loss), sync_dist=True)
+        if self.backbone.task == "classification":
+            self.val_acc.update((predictions(logits, "classification") == batch["labels"]).float())
+            self.log("val/acc", self.val_acc, prog_bar=True, batch_size=len(loss))
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        r = self.recipe
+        params = [p for p in self.backbone.parameters() if p.requires_grad]
+        groups = [
+            {"params": [p for p in params if p.ndim >= 2], "weight_decay": r.weight_decay},
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+        ]
+        if r.optimizer == "adamw":
+            optimizer = torch.optim.AdamW(groups, lr=r.lr)
+        else:
+            optimizer = torch.optim.SGD(groups, lr=r.lr, momentum=r.momentum)
+        total = int(self.trainer.estimated_stepping_batches)
+        warmup = int(r.warmup) if r.warmup >= 1 else int(r.warmup * total)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(r.schedule, warmup, total))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    """sha256 of every tensor of the state dict (name, dtype, shape, bytes), in name order."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def cache_key(backbone: Backbone, datamodule: UnlearnDataModule, recipe: TrainRecipe, which: str) -> dict:
+    """What determines the trained weights (hashed into the cache file name)."""
+    return {
+        "version": CACHE_VERSION,
+        "which": which,
+        "backbone": {
+            "name": backbone.name,
+            "task": backbone.task,
+            "num_labels": backbone.num_labels,
+            "architecture": digest(repr(backbone.net)),
+            "init": weights_fingerprint(backbone),
+        },
+        "data": datamodule.identity(include_forget=which == "retrain"),
+        "recipe": asdict(recipe),
+    }
+
+
+def train_or_load(
+    backbone_factory: Callable[[], Backbone],
+    datamodule: UnlearnDataModule,
+    recipe: TrainRecipe,
+    which: str = "original",
+    cache_dir: str | Path = "~/.cache/unlearn_lit/models",
+    *,
+    accelerator: str = "auto",
+    logger: Any = None,
+    validate: bool = False,
+    progress_bar: bool = True,
+    force: bool = False,
+) -> Backbone:
+    """θ* (``which="original"``: trained on D) or RT (``"retrain"``: D_r, same recipe), cached.
+
+    Args:
+        backbone_factory: returns a fresh, untrained backbone (the same initial weights every call).
+        datamodule: the splits; bound to the backbone here.
+        recipe: the training recipe (shared by θ* and RT).
+        which: ``original`` or ``retrain``.
+        cache_dir: where ``{which}-{key}.safetensors`` and its ``.json`` description live.
+        accelerator: Lightning accelerator (``cpu``, ``gpu``, ``auto``).
+        logger: a Lightning logger (None: no logging).
+        validate: evaluate on D_v after every epoch (logged as ``val/acc``, ``val/loss``).
+        progress_bar: show Lightning's progress bar.
+        force: retrain even when the cache holds the weights.
+
+    Returns:
+        the trained backbone in eval mode, with ``train_info`` (key, path, seconds, cache hit).
+    """
+    if which not in WHICH:
+        raise ValueError(f"unknown which {which!r}; valid choices: {', '.join(WHICH)}")
+    backbone = backbone_factory()
+    datamodule.bind(backbone)
+    key = cache_key(backbone, datamodule, recipe, which)
+    cache_dir = Path(cache_dir).expanduser()
+    path = cache_dir / f"{which}-{digest(key)[:24]}.safetensors"
+    if path.is_file() and not force:
+        load_model(backbone, str(path))
+        info = (
+            json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").is_file() else {}
+        )
+        backbone.train_info = {**info.get("info", {}), "path": str(path), "cache_hit": True}
+        log.info("%s model loaded from cache %s", which, path)
+        return backbone.eval()
+
+    L.seed_everything(recipe.seed, verbose=False)
+    previous_mode, datamodule.mode = datamodule.mode, which
+    try:
+        loader = datamodule.train_dataloader(batch_size=recipe.batch_size, seed=recipe.seed)
+    finally:
+        datamodule.mode = previous_mode
+    trainer = L.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        precision=recipe.precision,
+        max_epochs=recipe.epochs,
+        max_steps=recipe.max_steps or -1,
+        gradient_clip_val=recipe.gradient_clip_val,
+        enable_checkpointing=False,
+        logger=logger if logger is not None else False,
+        enable_progress_bar=progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=1.0 if validate else 0,
+        default_root_dir=str(cache_dir),
+    )
+    cost = CostTracker(device="cuda" if trainer.strategy.root_device.type == "cuda" else None)
+    with cost.phase(which) as record:
+        trainer.fit(
+            TrainClassifier(backbone, recipe),
+            train_dataloaders=loader,
+            val_dataloaders=datamodule.val_dataloader() if validate else None,
+        )
+    info = {
+        "which": which,
+        "seconds": record["seconds"],
+        "steps": trainer.global_step,
+        "peak_memory_bytes": record["peak_memory_bytes"],
+    }
+    _atomic_save(backbone, path, {"key": key, "info": info})
+    backbone.train_info = {**info, "path": str(path), "cache_hit": False}
+    log.info(
+        "%s model trained in %.1f s (%d steps), cached at %s", which, info["seconds"], info["steps"], path
+    )
+    return backbone.eval()
+
+
+def _atomic_save(backbone: Backbone, path: Path, description: dict) -> None:
+    """Writes weights and description to temporary names, then renames (readers never see half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    save_model(backbone, str(tmp))
+    tmp_json = path.with_name(f".{path.stem}.{os.getpid()}.json.tmp")
+    tmp_json.write_text(json.dumps(description, indent=1, default=str))
+    os.replace(tmp_json, path.with_suffix(".json"))
+    os.replace(tmp, path)
