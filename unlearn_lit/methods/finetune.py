@@ -100,6 +100,13 @@ def finetune(
         reference: give the objective θ* (NPO).
         extra_loaders: further training loaders, passed to the objective by name (SURE's unseen set).
         val_loader: the validation set of the selection rule (default: the datamodule's D_v).
+
+    ``inputs.extra`` may carry ``logger`` (a Lightning logger; default none) and ``callbacks`` (more
+    Lightning callbacks). The result's ``hparams["steps"]`` is the chosen step, ``candidates`` the
+    selection table and ``info`` the rule's reason, the steps run and the number of updated entries.
+
+    Raises:
+        UnlearningFailed: on a non-finite loss or parameter (θ* is untouched: training runs on a copy).
     """
     L.seed_everything(inputs.seed, workers=True, verbose=False)
     model = inputs.fresh_model()
