@@ -11,9 +11,6 @@ from unlearn_lit.methods.base import UnlearnInputs
 from unlearn_lit.models import build_backbone
 from unlearn_lit.units import unit_layout
 
-# Tiny models on shared CPUs: one intra-op thread avoids oversubscription (10-50x slowdowns measured).
-torch.set_num_threads(1)
-
 NUM_LABELS = {"tiny_bert": 3, "tiny_vit": 10}
 WORDS = "the cat sat on a mat while dogs ran far away from home".split()
 
@@ -54,6 +51,15 @@ def random_unit_mask(backbone, seed: int = 0) -> dict[str, torch.Tensor]:
     for m in masks.values():  # every block has a selected and a frozen unit: shared matrices are split
         m[:, 0], m[:, 1] = True, False
     return layout.param_masks(masks, dict(backbone.named_parameters()))
+
+
+@pytest.fixture(autouse=True)
+def one_intraop_thread():
+    """Tiny models on shared CPUs: one intra-op thread avoids oversubscription (10-50x slowdowns measured)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture
