@@ -159,7 +159,8 @@ def _chunks(batch: dict[str, Tensor], size: int | None) -> Iterator[dict[str, Te
         yield {k: v[start : start + size] for k, v in tensors.items()}
 
 
-def _to(batch: dict, device: torch.device) -> dict:
+def to_device(batch: dict, device: torch.device) -> dict:
+    """The batch with its tensors on ``device``."""
     return {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
 
 
@@ -192,7 +193,7 @@ def _gradients(
     model.eval()
     try:  # the math SDPA kernel has vmap batching rules; the fused CPU/CUDA kernels fall back to loops
         for batch in tqdm(batches, desc=desc, leave=False, disable=None):
-            for part in _chunks(_to(batch, device), chunk):
+            for part in _chunks(to_device(batch, device), chunk):
                 n = batch_size(part)
                 with sdpa_kernel(SDPBackend.MATH) if chunk else contextlib.nullcontext():
                     grads = fn(chosen, part) if chosen else {}

@@ -6,8 +6,12 @@ M expands the unit mask to parameter shape (``inputs.param_mask``; None = plain 
 parameter). λ is relative to the mean Fisher over the updated entries by default (c = 0.1), or absolute.
 (τ, c) are selected without RT: the direction u_c = M ∘ (F̂_r + λ_c)^{-1} g^f is computed once per c and
 every candidate θ* + (τ/|D_r|) · u_c is measured in inference mode on the selection sets (a retain slice,
-D_f, D_v) by the rule of :mod:`unlearn_lit.methods.selection`: a coarse log grid, extended while the
-choice sits on its edge, then a local refinement. ``select="oracle"`` picks the candidate closest to RT
+D_f, D_v) by the rule of :mod:`unlearn_lit.methods.selection`. To keep the selection about as cheap as
+phase 1, the coarse log grid (τ × c) is screened on the first ``screen`` examples of each selection set
+and extended by a decade while the choice sits on the edge the rule points past; the screen's choice
+and ``refine`` rounds of log-τ bisection towards the rule's target (a larger step while the forget loss
+is below the validation loss and the damage bound holds, a smaller one otherwise) are measured on the
+full sets, and the final choice is made among those. Every candidate is kept in the table (``stage``). ``select="oracle"`` picks the candidate closest to RT
 (analysis only, labelled ORACLE); ``select="fixed"`` applies ``tau``/``c``. The ``paper`` preset keeps
 the paper's form: absolute η on a grid, absolute λ, and × |θ|/|θ_updated| for masked versions.
 """
@@ -35,6 +39,7 @@ from unlearn_lit.methods.fisher import (
     forget_gradient_sum,
     nbytes,
     retain_fisher,
+    to_device,
 )
 from unlearn_lit.methods.selection import Choice, SelectionSets, choose, choose_oracle
 from unlearn_lit.models.base import Backbone
@@ -188,21 +193,28 @@ def target_for(cfg: SOConfig, datamodule: Any) -> str:
 
 
 def selection_sets(model: Backbone, datamodule: Any, n_retain: int, n_val: int, seed: int) -> SelectionSets:
-    """A seeded retain slice, D_f and the first ``n_val`` examples of D_v, with θ*'s reference predictions."""
-    retain = datamodule.retain_dataloader(subsample=n_retain, seed=seed)
+    """A seeded retain slice, D_f and the first ``n_val`` examples of D_v, on the model's device, with
+    θ*'s reference predictions."""
+    device = next(model.parameters()).device
     return SelectionSets(
-        model, retain, datamodule.forget_dataloader(), first_examples(datamodule.val_dataloader(), n_val)
+        model,
+        first_examples(datamodule.retain_dataloader(subsample=n_retain, seed=seed), device=device),
+        first_examples(datamodule.forget_dataloader(), device=device),
+        first_examples(datamodule.val_dataloader(), n_val, device),
     )
 
 
-def first_examples(batches: Iterable[dict[str, Tensor]], n: int) -> list[dict[str, Tensor]]:
-    """Batches holding the first ``n`` examples (the last one trimmed)."""
+def first_examples(
+    batches: Iterable[dict[str, Tensor]], n: int | None = None, device: torch.device | None = None
+) -> list[dict[str, Tensor]]:
+    """Batches holding the first ``n`` examples (all when None; the last one trimmed), moved to ``device``."""
     out, seen = [], 0
     for batch in batches:
-        if seen >= n:
+        if n is not None and seen >= n:
             break
-        keep = min(batch_size(batch), n - seen)
-        out.append({k: v[:keep] if isinstance(v, Tensor) else v for k, v in batch.items()})
+        keep = batch_size(batch) if n is None else min(batch_size(batch), n - seen)
+        batch = {k: v[:keep] if isinstance(v, Tensor) else v for k, v in batch.items()}
+        out.append(to_device(batch, device) if device is not None else batch)
         seen += keep
     return out
 

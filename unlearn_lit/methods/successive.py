@@ -69,8 +69,11 @@ class RequestData:
         self.dm, self.cfg, self.collate = dm, cfg, inputs.original.collate
         self.parts = split_requests(len(dm.forget), num_requests, inputs.seed)
         self.retain_sub = dm.retain_dataloader(subsample=cfg.fisher_examples, seed=inputs.seed).dataset
-        self.slice = list(dm.retain_dataloader(subsample=cfg.selection_retain, seed=inputs.seed))
-        self.val = first_examples(dm.val_dataloader(), cfg.selection_val)
+        self.device = next(inputs.original.parameters()).device
+        self.slice = first_examples(
+            dm.retain_dataloader(subsample=cfg.selection_retain, seed=inputs.seed), device=self.device
+        )
+        self.val = first_examples(dm.val_dataloader(), cfg.selection_val, self.device)
 
     def loader(self, data: Dataset) -> DataLoader:
         return DataLoader(data, batch_size=self.cfg.batch_size, collate_fn=self.collate)
@@ -87,7 +90,8 @@ class RequestData:
         return data, len(self.dm.retain) + n_future
 
     def sets(self, model: Backbone, ts: Sequence[int]) -> SelectionSets:
-        return SelectionSets(model, self.slice, self.loader(self.forget(ts)), self.val)
+        forget = first_examples(self.loader(self.forget(ts)), device=self.device)
+        return SelectionSets(model, self.slice, forget, self.val)
 
 
 def memory_free(
