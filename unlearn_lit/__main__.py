@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         if out.exists():
             parser.error(f"--out {out} exists; choose a new run directory (results are never overwritten)")
         try:
-            ns = parser.instantiate_classes(args).run
+            ns = parser.instantiate(args).run
             fields = {k: v for k, v in vars(ns).items() if k not in ("out", "config", "__path__")}
             cfg = RunConfig(**fields)
         except (ValueError, TypeError) as err:  # invalid values: fail before any work

@@ -62,6 +62,8 @@ def run(cfg: RunConfig, out: str | Path) -> dict[str, Any]:
 
 
 def _run(cfg: RunConfig, tmp: Path) -> dict[str, Any]:
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
     d = cfg.data
     dm = build_datamodule(
         d.name, forget=d.forget, forget_size=d.forget_size, forget_classes=d.forget_classes,

@@ -102,7 +102,7 @@ CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
 def test_every_shipped_config_parses_and_builds(path, tmp_path):
     parser = build_parser()
     args = parser.parse_args(["run", "--config", str(path), "--out", str(tmp_path / "x")])
-    ns = parser.instantiate_classes(args).run
+    ns = parser.instantiate(args).run
     cfg = RunConfig(**{k: v for k, v in vars(ns).items() if k not in ("out", "config", "__path__")})
     from unlearn_lit.data import DATASETS, build_datamodule
     from unlearn_lit.data.glue import TASKS as GLUE_TASKS
