@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from unlearn_lit.eval.relearn import RelearnConfig
 from unlearn_lit.phases.mask_learning import MaskConfig
 from unlearn_lit.phases.train import PRESETS, TrainRecipe
 
@@ -50,6 +51,32 @@ class DataConfig:
 
 
 @dataclass
+class SuccessiveConfig:
+    """Successive unlearning (METHOD.md §5): D_f split into R seeded requests, handled one after another.
+
+    Attributes:
+        method: an SO-type method name (``so``, ``mape_so``, ``random_so``); its ``method_options`` apply.
+        requests: the numbers of requests R to run (one result row per R and mode).
+        modes: ``memory_free`` (recompute mask and Fisher on θ^{t-1}) and/or ``memory_aided`` (from θ*,
+            downdated retain Fisher, accumulated forget gradients).
+    """
+
+    method: str = "mape_so"
+    requests: list[int] = field(default_factory=lambda: [4])
+    modes: list[str] = field(default_factory=lambda: ["memory_free"])
+
+    def __post_init__(self) -> None:
+        from unlearn_lit.methods import parse_method
+        from unlearn_lit.methods.successive import SUCCESSIVE_MODES
+
+        if parse_method(self.method)[0] != "so":
+            raise ValueError(f"successive unlearning runs SO-type methods (so, mape_so, random_so); got {self.method!r}")
+        bad = [m for m in self.modes if m not in SUCCESSIVE_MODES]
+        if bad or any(r < 1 for r in self.requests):
+            raise ValueError(f"modes must be in {SUCCESSIVE_MODES} and requests >= 1; got {self.modes}, {self.requests}")
+
+
+@dataclass
 class RunConfig:
     """A whole comparison: θ*, RT, phase 1, search, phase 2 per method, evaluation.
 
@@ -70,6 +97,8 @@ class RunConfig:
         table: name of the paper table/figure this run belongs to (W&B group, report title).
         seed: seed of everything stochastic in the methods.
         progress_bar: show progress bars.
+        relearn: run the relearning attack on every unlearned model, RT and the original (None = off).
+        successive: successive-request runs (None = off).
         threads: torch intra-op threads (None = torch's default). Tiny models run fastest with 1: on a
             busy 2-core machine 2 threads made a tiny-ViT training step 8x slower (spin-waiting).
     """
@@ -92,6 +121,8 @@ class RunConfig:
     seed: int = 0
     progress_bar: bool = True
     threads: int | None = None
+    relearn: RelearnConfig | None = None
+    successive: SuccessiveConfig | None = None
 
     def __post_init__(self) -> None:
         if self.recipe not in PRESETS:

@@ -24,9 +24,11 @@ from unlearn_lit.config import RunConfig, from_dict
 from unlearn_lit.data import build_datamodule
 from unlearn_lit.eval.cost import CostTracker
 from unlearn_lit.eval.metrics import avg_gap, evaluate
+from unlearn_lit.eval.relearn import plot_relearn, relearn_curves
 from unlearn_lit.masks.objectives import random_scores, select_units
 from unlearn_lit.methods import METHODS, UnlearnInputs, parse_method
 from unlearn_lit.methods.salun import salun_mask
+from unlearn_lit.methods.successive import run_successive
 from unlearn_lit.models import build_backbone
 from unlearn_lit.phases.train import train_or_load
 from unlearn_lit.report import environment, log_metrics, write_report
@@ -80,7 +82,9 @@ def _run(cfg: RunConfig, tmp: Path) -> dict[str, Any]:
     original = train_or_load(factory, dm, recipe, "original", **train).eval()
     retrain = train_or_load(factory, dm, recipe, "retrain", **train).eval()
     # training time, also when the weights came from the cache (recorded when they were trained)
-    times = {w: float(m.train_info.get("seconds", math.nan)) for w, m in (("original", original), ("rt", retrain))}
+    times = {
+        w: float(m.train_info.get("seconds", math.nan)) for w, m in (("original", original), ("rt", retrain))
+    }
     dm.bind(original)
     ev = dict(retain_subsample=cfg.eval_retain_subsample, seed=cfg.seed)
     rt_metrics = evaluate(retrain, dm, **ev)
@@ -100,14 +104,13 @@ def _run(cfg: RunConfig, tmp: Path) -> dict[str, Any]:
                               enable_progress_bar=cfg.progress_bar)  # fmt: skip
         phase1_s = time.perf_counter() - t0
         masks["mape"] = layout.param_masks(artifact.masks, params)
-    if "random" in sources:
-        shapes = {k: layout.shape(k) for k in layout.kinds}
-        unit = select_units(random_scores(shapes, seed=cfg.seed), cfg.mask.sparsity)
-        masks["random"] = layout.param_masks(unit, params)
+    if "random" in sources or (cfg.successive and parse_method(cfg.successive.method)[1] == "random"):
+        masks["random"] = _random_mask(layout, params, cfg.mask.sparsity, cfg.seed)
     if "salun" in sources:
         masks["salun"] = salun_mask(original, dm.forget_dataloader(), fraction=1 - cfg.mask.sparsity)
 
     cost = CostTracker()
+    unlearned: dict[str, Any] = {}
     failed: dict[str, str] = {}
     hparams: dict[str, Any] = {}
     for name in cfg.methods:
@@ -116,7 +119,7 @@ def _run(cfg: RunConfig, tmp: Path) -> dict[str, Any]:
         base, source = parse_method(name)
         method = METHODS.get(base)
         inputs = UnlearnInputs(original, dm, layout, masks.get(source), seed=cfg.seed,
-                               extra={"rt_metrics": rt_metrics, "phase1_s": phase1_s})  # fmt: skip
+                               extra={"rt_metrics": rt_metrics, "phase1_time_s": phase1_s})  # fmt: skip
         try:
             mcfg = from_dict(method.config, cfg.method_options.get(name, {}))
             with cost.phase(name) as record:
@@ -133,18 +136,71 @@ def _run(cfg: RunConfig, tmp: Path) -> dict[str, Any]:
         updated = _changed(original, result.model)
         rows[name] = _row(metrics, rt_metrics, seconds, updated, total, record["peak_memory_bytes"])
         hparams[name] = {"selected": result.hparams, "candidates": result.candidates, "info": result.info}
+        if cfg.relearn is not None:
+            unlearned[name] = result.model
+
+    if cfg.successive is not None:
+        for name, (rec, model) in _successive(cfg, original, dm, layout, masks).items():
+            if isinstance(rec, str):
+                failed[name] = rec
+                continue
+            metrics = evaluate(model, dm, **ev)
+            rows[name] = _row(metrics, rt_metrics, rec["seconds"], _changed(original, model), total)
+            hparams[name] = {"requests": rec["requests"]}
+    relearn = None
+    if cfg.relearn is not None:
+        models = {"original": original, "rt": retrain, **unlearned}
+        relearn = relearn_curves(models, dm.forget, cfg.relearn)
+        plot_relearn(relearn, tmp / "relearn.png", "forget_acc", title="relearning attack: forget accuracy per step")
 
     summary = {
         "methods": rows,
         "failed": failed,
         "hparams": hparams,
         "times_s": {**times, "phase1_and_search": phase1_s},
+        "relearn": relearn,
         "config": dataclasses.asdict(cfg),
         "environment": environment(cfg.seed),
     }
     write_report(tmp, summary, title=cfg.table)
     log_metrics(tmp, summary, cfg.logger, cfg.wandb_project, cfg.table)
     return summary
+
+
+def _successive(cfg: RunConfig, original, dm, layout, masks: dict[str, Any]) -> dict[str, Any]:
+    """Runs each (mode, R) of ``cfg.successive``; returns ``{row name: (record | error, final model)}``."""
+    sc = cfg.successive
+    base, source = parse_method(sc.method)
+    so_cfg = from_dict(METHODS.get(base).config, cfg.method_options.get(sc.method, {}))
+
+    def mape_mask(model, forget_loader, retain_loader):  # phase 1 again, on the current model
+        art = learn_mask(
+            model, cfg.mask, forget_loader.dataset, retain_loader.dataset, enable_progress_bar=False
+        )
+        return layout.param_masks(art.masks, dict(model.named_parameters()))
+
+    out: dict[str, Any] = {}
+    for mode in sc.modes:
+        for r in sc.requests:
+            name = f"{sc.method}@{r}req_{mode}"
+            fixed = None if source == "mape" else masks.get(source)
+            inputs = UnlearnInputs(original, dm, layout, fixed, seed=cfg.seed)
+            t0 = time.perf_counter()
+            try:
+                res = run_successive(mode, inputs, so_cfg, r, mask_fn=mape_mask if source == "mape" else None)
+            except Exception as err:  # noqa: BLE001 - recorded, the comparison goes on
+                log.exception("successive %s failed", name)
+                out[name] = (f"{type(err).__name__}: {err}", None)
+                continue
+            requests = [{"t": q.t, "size": len(q.forget_positions), **q.hparams} for q in res]
+            out[name] = ({"seconds": time.perf_counter() - t0, "requests": requests}, res[-1].model)
+    return out
+
+
+def _random_mask(layout, params: dict[str, Any], sparsity: float, seed: int) -> dict[str, Any]:
+    """The control: k random units per kind at the same sparsity, expanded to parameter shape."""
+    scores = random_scores({k: layout.shape(k) for k in layout.kinds}, seed=seed)
+    return layout.param_masks(select_units(scores, sparsity), params)
 
 
 def _row(

@@ -128,3 +128,45 @@ def test_every_shipped_config_parses_and_builds(path, tmp_path):
     dm.bind(backbone)
     batch = next(iter(dm.forget_dataloader()))
     assert backbone(batch).shape[0] == batch["labels"].shape[0]
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(600)
+def test_pipeline_successive_requests_and_relearning_attack(tmp_path):
+    from unlearn_lit.config import SuccessiveConfig
+    from unlearn_lit.eval.relearn import RelearnConfig
+
+    cfg = RunConfig(
+        backbone="vit_digits",
+        data=DataConfig(name="digits", forget_size=32, max_train=400, max_test=200, val_size=100),
+        recipe_overrides={"epochs": 6},
+        mask=MaskConfig(sparsity=0.9, search_rows=128),
+        methods=["rt", "mape_so"],
+        method_options={"mape_so": {"fisher_examples": 128, "selection_retain": 128, "selection_val": 100}},
+        successive=SuccessiveConfig(method="mape_so", requests=[2], modes=["memory_free", "memory_aided"]),
+        relearn=RelearnConfig(steps=3, batch_size=8),
+        cache_dir=str(tmp_path / "cache"),
+        progress_bar=False,
+        threads=1,
+    )
+    summary = run(cfg, tmp_path / "run")
+    rows = summary["methods"]
+    for name in ("mape_so@2req_memory_free", "mape_so@2req_memory_aided"):
+        assert name in rows or name in summary["failed"]
+        if name in rows:
+            assert 0.0 <= rows[name]["avg_gap"] <= 1.0
+            assert [r["t"] for r in summary["hparams"][name]["requests"]] == [1, 2]
+            assert sum(r["size"] for r in summary["hparams"][name]["requests"]) == 32
+    curves = summary["relearn"]
+    assert set(curves) == {"original", "rt", "mape_so"}
+    assert all(len(c) == 4 for c in curves.values())  # step 0 .. 3
+    assert (tmp_path / "run" / "relearn.png").stat().st_size > 0
+
+
+def test_successive_config_rejects_bad_values():
+    from unlearn_lit.config import SuccessiveConfig
+
+    with pytest.raises(ValueError, match="SO-type"):
+        SuccessiveConfig(method="ga")
+    with pytest.raises(ValueError, match="memory_free"):
+        SuccessiveConfig(modes=["lazy"])
