@@ -1,0 +1,104 @@
+"""Relearning attack (METHOD.md §7): fine-tune each unlearned model on half of D_f for a few steps and
+compare its forget-accuracy curve with RT's under the same attack (same examples, order and seed).
+
+An unlearned model whose accuracy on D_f -- above all on the held-out half it was not fine-tuned on --
+climbs much faster than RT's has hidden D_f rather than removed it. The original model (which was
+trained on D_f) is the other reference. The attacker uses Adam at the learning rate of the config's FT
+(a rate that moves this model without wrecking it) unless ``--lr`` is given. The paper reports no
+numbers for this figure in METHOD.md §8.
+
+Online (the default; network and GPU) it runs ``configs/paper/glue_bert_base_mnli.yaml``;
+``--offline`` runs ``configs/offline/vit_digits.yaml`` (tiny ViT on digits, 3 forget seeds).
+
+    python experiments/relearn.py --offline
+    python experiments/relearn.py --offline --methods so mape_so --steps 40
+
+Writes ``relearn.{md,csv,png}`` (the markdown: forget and held-out accuracy at a few steps) and
+``relearn_runs.csv`` (every step of every curve) under ``--out``.
+"""
+
+from __future__ import annotations
+
+import common
+
+METHODS = ("ft", "ga", "mape_ga", "so", "mape_so", "random_so")
+REFERENCES = ("original", "rt")
+CURVES = ("forget_acc", "heldout_acc", "attack_acc")
+SHOWN = ("forget_acc", "heldout_acc")
+
+
+def snapshots(rows: list[dict], steps: list[int]) -> list[dict]:
+    """One row per model with ``<curve>@<step>`` (and its ``_std``) for the shown curves at ``steps``."""
+    out: dict[str, dict] = {}
+    for r in rows:
+        if r["step"] in steps:
+            row = out.setdefault(r["model"], {"model": r["model"]})
+            for c in SHOWN:
+                row[f"{c}@{r['step']}"], row[f"{c}@{r['step']}_std"] = r[c], r[f"{c}_std"]
+    return list(out.values())
+
+
+def finetune_lr(cfg) -> float:
+    """The full-parameter learning rate of the config's FT: fine-tuning this model at a rate that moves
+    it without wrecking it is the attacker's natural choice."""
+    from unlearn_lit.config import from_dict
+    from unlearn_lit.methods.ft import FTConfig
+
+    return from_dict(FTConfig, cfg.method_options.get("ft", {})).optim.lr
+
+
+def main() -> None:
+    from unlearn_lit.eval.relearn import RelearnConfig, relearn_curves
+
+    parser = common.base_parser(__doc__, "vit_digits.yaml")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), help="methods to attack")
+    parser.add_argument("--steps", type=int, default=20, help="attack steps")
+    parser.add_argument(
+        "--lr", type=float, default=None, help="attack learning rate (default: the config's FT rate)"
+    )
+    parser.add_argument("--fraction", type=float, default=0.5, help="fraction of D_f the attacker trains on")
+    parser.add_argument("--batch-size", type=int, default=16, help="attack batch size")
+    args = parser.parse_args()
+    config, seeds, out = common.resolve(args, "relearn")
+    lr = args.lr or finetune_lr(common.load_config(config))
+    raw = []
+    for seed in seeds:
+        cfg = common.load_config(
+            config, common.merge({"methods": ["rt", *args.methods]}, common.seed_overrides(seed))
+        )
+        setup = common.Setup.build(cfg)
+        models = {"original": setup.original, "rt": setup.retrain}
+        for name in args.methods:
+            common.log.info("seed %d: unlearning with %s", seed, name)
+            models[name] = setup.unlearn(name)[0]
+        attack = RelearnConfig(
+            fraction=args.fraction, steps=args.steps, lr=lr, batch_size=args.batch_size, seed=seed
+        )
+        common.log.info("seed %d: attacking %d models (%s)", seed, len(models), attack)
+        for name, curve in relearn_curves(models, setup.datamodule.forget, attack).items():
+            raw += [{"model": name, "seed": seed, **{k: r[k] for k in ("step", *CURVES)}} for r in curve]
+        common.write_csv(raw, out / "relearn_runs.csv")  # progress survives an interruption
+    rows = common.aggregate(raw, ("model", "step"), CURVES)
+    steps = sorted({0, args.steps // 4, args.steps // 2, args.steps})
+    columns = {f"{c}@{s}": (f"{common.COLUMNS[c][0]} @{s}", 100.0, 1) for c in SHOWN for s in steps}
+    notes = (
+        f"Mean ± std over seeds {seeds}. Attack: {args.steps} Adam steps (batch {args.batch_size}, lr {lr:g}) "
+        f"on a seeded {args.fraction:.0%} of D_f. `D_f acc @k` = accuracy on "
+        "all of D_f after k steps, `held-out acc @k` = on the part of D_f the attacker did not train on. "
+        "Compare each row with `rt` (never saw D_f) and `original` (trained on it)."
+    )
+    table = common.markdown_table(snapshots(rows, steps), ("model",), list(columns), spec=columns)
+    common.write_report(out, "relearn", "Relearning attack", notes, table, rows, raw)
+    common.plot_panels(
+        rows,
+        "step",
+        ("forget_acc", "heldout_acc"),
+        "model",
+        out / "relearn.png",
+        title="Relearning attack on half of D_f",
+        xlabel="attack step",
+    )
+
+
+if __name__ == "__main__":
+    main()
