@@ -70,10 +70,14 @@ class SuccessiveConfig:
         from unlearn_lit.methods.successive import SUCCESSIVE_MODES
 
         if parse_method(self.method)[0] != "so":
-            raise ValueError(f"successive unlearning runs SO-type methods (so, mape_so, random_so); got {self.method!r}")
+            raise ValueError(
+                f"successive unlearning runs SO-type methods (so, mape_so, random_so); got {self.method!r}"
+            )
         bad = [m for m in self.modes if m not in SUCCESSIVE_MODES]
         if bad or any(r < 1 for r in self.requests):
-            raise ValueError(f"modes must be in {SUCCESSIVE_MODES} and requests >= 1; got {self.modes}, {self.requests}")
+            raise ValueError(
+                f"modes must be in {SUCCESSIVE_MODES} and requests >= 1; got {self.modes}, {self.requests}"
+            )
 
 
 @dataclass
@@ -87,6 +91,8 @@ class RunConfig:
         recipe: training recipe preset (``glue``, ``vit_small``) for θ* and RT.
         recipe_overrides: recipe fields overriding the preset (epochs, lr, ...).
         mask: phase-1 options (objective, sparsity, kinds, ...).
+        mask_file: a saved mask artifact (``mask.safetensors`` or its directory) to use instead of
+            running phase 1; its shapes must match the backbone.
         methods: method names: ``rt`` and ``original`` are references; others are ``[source_]method``
             with source in mape, random, salun (e.g. ``so``, ``mape_so``, ``random_ga``).
         method_options: per-method config overrides, keyed by the method name used in ``methods``.
@@ -109,6 +115,7 @@ class RunConfig:
     recipe: str = "vit_small"
     recipe_overrides: dict[str, Any] = field(default_factory=dict)
     mask: MaskConfig = field(default_factory=MaskConfig)
+    mask_file: str | None = None
     methods: list[str] = field(
         default_factory=lambda: ["rt", "so", "mape_so", "ft", "ga", "mape_ga", "salun", "random_so"]
     )

@@ -25,6 +25,7 @@ from unlearn_lit.data import build_datamodule
 from unlearn_lit.eval.cost import CostTracker
 from unlearn_lit.eval.metrics import avg_gap, evaluate
 from unlearn_lit.eval.relearn import plot_relearn, relearn_curves
+from unlearn_lit.masks.artifact import MaskArtifact
 from unlearn_lit.masks.objectives import random_scores, select_units
 from unlearn_lit.methods import METHODS, UnlearnInputs, parse_method
 from unlearn_lit.methods.salun import salun_mask
@@ -77,6 +78,10 @@ def _run(cfg: RunConfig, tmp: Path) -> dict[str, Any]:
     def factory():
         return build_backbone(cfg.backbone, num_labels=dm.dataset.num_labels, **cfg.backbone_options)
 
+    saved = None
+    if cfg.mask_file is not None:  # validate a saved mask before any training
+        probe = unit_layout(factory())
+        saved = MaskArtifact.load(cfg.mask_file, expected_shapes={k: probe.shape(k) for k in probe.kinds})
     recipe = cfg.train_recipe()
     train = dict(cache_dir=cfg.cache_dir, progress_bar=cfg.progress_bar, accelerator="cpu")
     original = train_or_load(factory, dm, recipe, "original", **train).eval()
@@ -98,7 +103,11 @@ def _run(cfg: RunConfig, tmp: Path) -> dict[str, Any]:
     masks: dict[str, Any] = {}
     phase1_s = 0.0
     sources = {parse_method(m)[1] for m in cfg.methods if m not in ("rt", "original")}
-    if "mape" in sources:
+    if "mape" in sources and saved is not None:  # a saved mask skips phase 1
+        artifact = saved
+        artifact.save(tmp / "mask")
+        masks["mape"] = layout.param_masks(artifact.masks, params)
+    elif "mape" in sources:
         t0 = time.perf_counter()
         artifact = learn_mask(original, cfg.mask, dm.forget, dm.retain, out_dir=tmp / "mask",
                               enable_progress_bar=cfg.progress_bar)  # fmt: skip
@@ -151,7 +160,9 @@ def _run(cfg: RunConfig, tmp: Path) -> dict[str, Any]:
     if cfg.relearn is not None:
         models = {"original": original, "rt": retrain, **unlearned}
         relearn = relearn_curves(models, dm.forget, cfg.relearn)
-        plot_relearn(relearn, tmp / "relearn.png", "forget_acc", title="relearning attack: forget accuracy per step")
+        plot_relearn(
+            relearn, tmp / "relearn.png", "forget_acc", title="relearning attack: forget accuracy per step"
+        )
 
     summary = {
         "methods": rows,

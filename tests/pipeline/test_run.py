@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from unlearn_lit.__main__ import build_parser, main
 from unlearn_lit.config import DataConfig, RunConfig
@@ -74,6 +76,22 @@ def test_quickstart_pipeline_reduced(tmp_path):
     assert summary["methods"].keys() == metrics["methods"].keys()
     with pytest.raises(FileExistsError, match="exists"):
         run(cfg, out)  # never overwritten
+    # a saved mask skips phase 1 and is used as is
+    again = dataclasses.replace(cfg, methods=["rt", "mape_so"], mask_file=str(out / "mask"),
+                                method_options={"mape_so": cfg.method_options["mape_so"]})  # fmt: skip
+    second = run(again, tmp_path / "again")
+    assert second["times_s"]["phase1_and_search"] == 0.0
+    from unlearn_lit.masks.artifact import MaskArtifact
+
+    a, b = MaskArtifact.load(out / "mask"), MaskArtifact.load(tmp_path / "again" / "mask")
+    assert all(torch.equal(a.masks[k], b.masks[k]) for k in a.masks)
+    if "mape_so" in metrics["methods"] and "mape_so" in second["methods"]:
+        assert (
+            second["methods"]["mape_so"]["params_updated"] == metrics["methods"]["mape_so"]["params_updated"]
+        )
+    bad = dataclasses.replace(again, mask_file=str(out / "results.csv"))
+    with pytest.raises(ValueError, match="corrupt|mask"):
+        run(bad, tmp_path / "bad")
 
 
 def test_cli_rejects_bad_input_before_any_work(tmp_path, capsys):
