@@ -6,9 +6,8 @@ per setting with :func:`run_config` -- each run a fresh run directory of the pip
 results into rows (:func:`summary_rows`), average over seeds (:func:`aggregate`) and write
 ``<name>.csv``, ``<name>.md`` (the paper's numbers beside ours, :data:`PAPER`) and ``<name>.png``.
 
-Scripts that need the models themselves (successive requests, the relearning attack) build them with
-:class:`Setup`, which mirrors the first half of :func:`unlearn_lit.run.run` (θ* and RT from the shared
-cache, phase 1 and the masks) but returns the models instead of a report.
+The successive requests and the relearning attack are sections of the same pipeline config
+(``successive``, ``relearn``), so every number comes from :func:`unlearn_lit.run.run`.
 """
 
 from __future__ import annotations
@@ -16,22 +15,20 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
-import dataclasses
 import json
 import logging
 import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline runs must never reach the network
-os.environ.setdefault("WANDB_MODE", "disabled")
+import numpy as np
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+# Before unlearn_lit (imported lazily) loads transformers: offline runs must never reach the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "disabled")
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_CONFIG = ROOT / "configs/paper/glue_bert_base_mnli.yaml"
@@ -187,18 +184,28 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any
 
 
 def load_config(path: Path, overrides: Mapping[str, Any] | None = None) -> Any:
-    """A :class:`~unlearn_lit.config.RunConfig` from a YAML file (parsed like the CLI does) plus overrides.
+    """A :class:`~unlearn_lit.config.RunConfig` from a YAML file plus overrides, parsed and validated
+    exactly as ``python -m unlearn_lit run --config`` does (the merged YAML goes through the CLI parser).
 
     ``method_options`` of methods that the overrides dropped from ``methods`` are dropped too.
     """
-    from unlearn_lit.__main__ import build_parser
-    from unlearn_lit.config import RunConfig, from_dict
+    import tempfile
 
-    args = build_parser().parse_args(["run", "--config", str(path), "--out", "unused"])
-    fields = {k: v for k, v in args.run.as_dict().items() if k not in ("out", "config", "__path__")}
-    fields = merge(fields, overrides or {})
-    fields["method_options"] = {k: v for k, v in fields["method_options"].items() if k in fields["methods"]}
-    return from_dict(RunConfig, fields)
+    import yaml
+
+    from unlearn_lit.__main__ import build_parser
+    from unlearn_lit.config import RunConfig
+
+    fields = merge(yaml.safe_load(Path(path).read_text()) or {}, overrides or {})
+    if "methods" in fields:
+        options = fields.get("method_options") or {}
+        fields["method_options"] = {k: v for k, v in options.items() if k in fields["methods"]}
+    parser = build_parser()
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+        yaml.safe_dump(fields, f, sort_keys=False)
+        f.flush()
+        ns = parser.instantiate(parser.parse_args(["run", "--config", f.name, "--out", "unused"])).run
+    return RunConfig(**{k: v for k, v in vars(ns).items() if k not in ("out", "config", "__path__")})
 
 
 def run_config(config: Path, overrides: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
@@ -468,11 +475,16 @@ def plot_bars(
     width = 0.8 / len(series)
     for ax, y in zip(axes, ys, strict=True):
         header, scale, _ = COLUMNS.get(y, (y, 1.0, 2))
+        low: list[float] = []
+        high: list[float] = []
         for i, (g, label, hatch) in enumerate(series):
             key = f"paper_{y}" if hatch else y
             cells = [next((r for r in rows if r[category] == c and group(r) == g), {}) for c in cats]
             ms = np.array([_num(c.get(key)) for c in cells])
             ss = np.array([math.nan if hatch else _num(c.get(f"{y}_std")) for c in cells])
+            if scale == 100.0:  # accuracy panels may zoom in (see _zoom)
+                low += list(scale * (ms - np.nan_to_num(ss)))
+                high += list(scale * (ms + np.nan_to_num(ss)))
             xs = np.arange(len(cats)) + (i - (len(series) - 1) / 2) * width
             ax.bar(
                 xs,
@@ -485,7 +497,7 @@ def plot_bars(
                 capsize=2,
                 label=label,
             )
-        _zoom(ax)
+        _zoom(ax, low, high)
         ax.set_xticks(np.arange(len(cats)), cats, rotation=45, ha="right", fontsize=8)
         ax.set_ylabel(header)
         ax.grid(alpha=0.3, axis="y")
@@ -495,13 +507,13 @@ def plot_bars(
     return _save(fig, path)
 
 
-def _zoom(ax: Any) -> None:
-    """Starts the y axis near the bars when they all lie high (accuracies of 90-100%)."""
-    heights = np.array([p.get_height() for p in ax.patches], dtype=float)
-    heights = heights[np.isfinite(heights)]
-    if heights.size and heights.min() > 0.5 * heights.max() > 0:
-        lo, hi = heights.min(), heights.max()
-        ax.set_ylim(max(0.0, lo - 0.5 * (hi - lo) - 0.01 * hi), hi + 0.15 * (hi - lo) + 0.01 * hi)
+def _zoom(ax: Any, low: list[float], high: list[float]) -> None:
+    """Starts the y axis of an accuracy panel near its bars (and error bars) when all lie high, e.g. at
+    90-100%; other panels keep zero as the baseline."""
+    lo, hi = np.nanmin(low, initial=np.inf), np.nanmax(high, initial=-np.inf)
+    if np.isfinite(lo) and np.isfinite(hi) and lo > 50.0:
+        pad = max(0.5, 0.1 * (hi - lo))
+        ax.set_ylim(lo - pad, min(100.0, hi) + pad)
 
 
 def _num(value: Any) -> float:
@@ -519,135 +531,3 @@ def _save(fig: Any, path: Path) -> Path:
     os.replace(tmp, path)
     log.info("wrote %s", path)
     return path
-
-
-# ------------------------------------------------------------------ models for the figure scripts
-@dataclass
-class Setup:
-    """θ*, RT, the data and the masks of one config, for scripts that need the models themselves.
-
-    Mirrors the first half of :func:`unlearn_lit.run.run` (which returns only the report).
-    """
-
-    cfg: Any
-    datamodule: Any
-    original: Any
-    retrain: Any
-    rt_metrics: dict[str, float]
-    layout: Any
-    masks: dict[str, dict[str, torch.Tensor] | None] = field(default_factory=dict)
-    mask_seconds: dict[str, float] = field(default_factory=dict)
-
-    @classmethod
-    def build(cls, cfg: Any) -> Setup:
-        """Loads the data, trains or loads θ* and RT from the shared cache and evaluates RT."""
-        from unlearn_lit.data import build_datamodule
-        from unlearn_lit.eval.metrics import evaluate
-        from unlearn_lit.models import build_backbone
-        from unlearn_lit.phases.train import train_or_load
-        from unlearn_lit.units import unit_layout
-
-        if cfg.threads is not None:
-            torch.set_num_threads(cfg.threads)
-        data = dataclasses.asdict(cfg.data)  # DataConfig fields are build_datamodule's arguments
-        data["dataset_options"] = data.pop("options")
-        dm = build_datamodule(**data)
-
-        def factory():
-            return build_backbone(cfg.backbone, num_labels=dm.dataset.num_labels, **cfg.backbone_options)
-
-        train = dict(cache_dir=cfg.cache_dir, progress_bar=cfg.progress_bar, accelerator="auto")
-        original = train_or_load(factory, dm, cfg.train_recipe(), "original", **train).cpu().eval()
-        retrain = train_or_load(factory, dm, cfg.train_recipe(), "retrain", **train).cpu().eval()
-        dm.bind(original)
-        rt_metrics = evaluate(retrain, dm, retain_subsample=cfg.eval_retain_subsample, seed=cfg.seed)
-        return cls(cfg, dm, original, retrain, rt_metrics, unit_layout(original))
-
-    def evaluate(self, model: Any, seconds: float = math.nan, **labels: Any) -> dict[str, Any]:
-        """A row like :func:`summary_rows` for ``model``: metrics and Avg.Gap to RT."""
-        from unlearn_lit.eval.metrics import avg_gap, evaluate
-
-        m = evaluate(
-            model, self.datamodule, retain_subsample=self.cfg.eval_retain_subsample, seed=self.cfg.seed
-        )
-        score = "spearman" if "test/spearman" in m else "acc"
-        changed = sum(
-            int((p != q).sum()) for p, q in zip(self.original.parameters(), model.parameters(), strict=True)
-        )
-        total = sum(p.numel() for p in self.original.parameters())
-        return {
-            **labels,
-            "ua": m[f"forget/{score}"],
-            "mia": m["forget/mia"],
-            "ra": m[f"retain/{score}"],
-            "ta": m[f"test/{score}"],
-            "avg_gap": avg_gap(m, self.rt_metrics),
-            "time_s": seconds,
-            "updated": changed / total,
-            "failed": "",
-        }
-
-    def mape_mask(self, model: Any, forget: Any, retain: Any) -> dict[str, torch.Tensor]:
-        """Phase 1 + greedy search of ``cfg.mask`` on ``model`` -> parameter-shaped update masks."""
-        from unlearn_lit.callbacks.greedy_search import learn_mask
-
-        artifact = learn_mask(model, self.cfg.mask, forget, retain, enable_progress_bar=False)
-        return self.layout.param_masks(artifact.masks, dict(model.named_parameters()))
-
-    def mask(self, source: str) -> dict[str, torch.Tensor] | None:
-        """The update mask of a source (``none``, ``mape``, ``random``, ``salun``) on θ*, cached."""
-        from unlearn_lit.masks.objectives import maskable_kinds, random_scores, select_units
-        from unlearn_lit.methods.salun import salun_mask
-
-        if source not in self.masks:
-            dm, cfg, t0 = self.datamodule, self.cfg, time.perf_counter()
-            if source == "mape":
-                self.masks[source] = self.mape_mask(self.original, dm.forget, dm.retain)
-            elif source == "random":  # the kinds the MAPE mask may use, at the same sparsity
-                shapes = {k: self.layout.shape(k) for k in self.layout.kinds}
-                units = select_units(
-                    random_scores(shapes, seed=cfg.seed),
-                    cfg.mask.sparsity,
-                    cfg.mask.budget,
-                    kinds=maskable_kinds(cfg.mask.kinds),
-                )
-                self.masks[source] = self.layout.param_masks(units, dict(self.original.named_parameters()))
-            elif source == "salun":
-                self.masks[source] = salun_mask(
-                    self.original, dm.forget_dataloader(), fraction=1 - cfg.mask.sparsity
-                )
-            else:
-                self.masks[source] = None
-            self.mask_seconds[source] = time.perf_counter() - t0
-        return self.masks[source]
-
-    def inputs(self, source: str) -> Any:
-        """:class:`~unlearn_lit.methods.UnlearnInputs` of θ* with the mask of ``source``."""
-        from unlearn_lit.methods import UnlearnInputs
-
-        return UnlearnInputs(
-            self.original,
-            self.datamodule,
-            self.layout,
-            self.mask(source),
-            seed=self.cfg.seed,
-            extra={"rt_metrics": self.rt_metrics},
-        )
-
-    def method_config(self, name: str) -> Any:
-        """The config dataclass of method ``name`` with the config's ``method_options``."""
-        from unlearn_lit.config import from_dict
-        from unlearn_lit.methods import METHODS, parse_method
-
-        return from_dict(METHODS.get(parse_method(name)[0]).config, self.cfg.method_options.get(name, {}))
-
-    def unlearn(self, name: str) -> tuple[Any, float]:
-        """Runs method ``name`` (e.g. ``mape_so``) on θ*; returns (θ_u, seconds of the method plus the
-        computation of its mask, as the pipeline counts them)."""
-        from unlearn_lit.methods import METHODS, parse_method
-
-        base, source = parse_method(name)
-        inputs = self.inputs(source)
-        t0 = time.perf_counter()
-        result = METHODS.get(base).run(inputs, self.method_config(name))
-        return result.model, time.perf_counter() - t0 + self.mask_seconds[source]

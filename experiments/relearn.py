@@ -1,5 +1,6 @@
 """Relearning attack (METHOD.md §7): fine-tune each unlearned model on half of D_f for a few steps and
-compare its forget-accuracy curve with RT's under the same attack (same examples, order and seed).
+compare its forget-accuracy curve with RT's under the same attack (same examples, order and seed; the
+pipeline's ``relearn`` section).
 
 An unlearned model whose accuracy on D_f -- above all on the held-out half it was not fine-tuned on --
 climbs much faster than RT's has hidden D_f rather than removed it. The original model (which was
@@ -22,9 +23,26 @@ from __future__ import annotations
 import common
 
 METHODS = ("ft", "ga", "mape_ga", "so", "mape_so", "random_so")
-REFERENCES = ("original", "rt")
 CURVES = ("forget_acc", "heldout_acc", "attack_acc")
 SHOWN = ("forget_acc", "heldout_acc")
+
+
+def finetune_lr(cfg) -> float:
+    """The full-parameter learning rate of the config's FT: fine-tuning this model at a rate that moves
+    it without wrecking it is the attacker's natural choice."""
+    from unlearn_lit.config import from_dict
+    from unlearn_lit.methods.ft import FTConfig
+
+    return from_dict(FTConfig, cfg.method_options.get("ft", {})).optim.lr
+
+
+def curve_rows(summary: dict, seed: int) -> list[dict]:
+    """One row per model and attack step of a run's ``relearn`` curves."""
+    return [
+        {"model": name, "seed": seed, **{k: r[k] for k in ("step", *CURVES)}}
+        for name, curve in summary["relearn"].items()
+        for r in curve
+    ]
 
 
 def snapshots(rows: list[dict], steps: list[int]) -> list[dict]:
@@ -38,18 +56,7 @@ def snapshots(rows: list[dict], steps: list[int]) -> list[dict]:
     return list(out.values())
 
 
-def finetune_lr(cfg) -> float:
-    """The full-parameter learning rate of the config's FT: fine-tuning this model at a rate that moves
-    it without wrecking it is the attacker's natural choice."""
-    from unlearn_lit.config import from_dict
-    from unlearn_lit.methods.ft import FTConfig
-
-    return from_dict(FTConfig, cfg.method_options.get("ft", {})).optim.lr
-
-
 def main() -> None:
-    from unlearn_lit.eval.relearn import RelearnConfig, relearn_curves
-
     parser = common.base_parser(__doc__, "vit_digits.yaml")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), help="methods to attack")
     parser.add_argument("--steps", type=int, default=20, help="attack steps")
@@ -61,38 +68,29 @@ def main() -> None:
     args = parser.parse_args()
     config, seeds, out = common.resolve(args, "relearn")
     lr = args.lr or finetune_lr(common.load_config(config))
+    attack = {"fraction": args.fraction, "steps": args.steps, "lr": lr, "batch_size": args.batch_size}
     raw = []
-    for seed in seeds:
-        cfg = common.load_config(
-            config, common.merge({"methods": ["rt", *args.methods]}, common.seed_overrides(seed))
+    for seed in seeds:  # the attack's seed (which half of D_f) follows the forget seed
+        overrides = {"methods": ["rt", *args.methods], "relearn": {**attack, "seed": seed}}
+        summary = common.run_config(
+            config, common.merge(overrides, common.seed_overrides(seed)), out / "runs" / f"seed{seed}"
         )
-        setup = common.Setup.build(cfg)
-        models = {"original": setup.original, "rt": setup.retrain}
-        for name in args.methods:
-            common.log.info("seed %d: unlearning with %s", seed, name)
-            models[name] = setup.unlearn(name)[0]
-        attack = RelearnConfig(
-            fraction=args.fraction, steps=args.steps, lr=lr, batch_size=args.batch_size, seed=seed
-        )
-        common.log.info("seed %d: attacking %d models (%s)", seed, len(models), attack)
-        for name, curve in relearn_curves(models, setup.datamodule.forget, attack).items():
-            raw += [{"model": name, "seed": seed, **{k: r[k] for k in ("step", *CURVES)}} for r in curve]
-        common.write_csv(raw, out / "relearn_runs.csv")  # progress survives an interruption
+        raw += curve_rows(summary, seed)
     rows = common.aggregate(raw, ("model", "step"), CURVES)
     steps = sorted({0, args.steps // 4, args.steps // 2, args.steps})
     columns = {f"{c}@{s}": (f"{common.COLUMNS[c][0]} @{s}", 100.0, 1) for c in SHOWN for s in steps}
     notes = (
         f"Mean ± std over seeds {seeds}. Attack: {args.steps} Adam steps (batch {args.batch_size}, lr {lr:g}) "
-        f"on a seeded {args.fraction:.0%} of D_f. `D_f acc @k` = accuracy on "
-        "all of D_f after k steps, `held-out acc @k` = on the part of D_f the attacker did not train on. "
-        "Compare each row with `rt` (never saw D_f) and `original` (trained on it)."
+        f"on a seeded {args.fraction:.0%} of D_f. `D_f acc @k` = accuracy on all of D_f after k steps, "
+        "`held-out acc @k` = on the part of D_f the attacker did not train on. Compare each row with `rt` "
+        "(never saw D_f) and `original` (trained on it). The paper gives no numbers for this figure."
     )
     table = common.markdown_table(snapshots(rows, steps), ("model",), list(columns), spec=columns)
     common.write_report(out, "relearn", "Relearning attack", notes, table, rows, raw)
     common.plot_panels(
         rows,
         "step",
-        ("forget_acc", "heldout_acc"),
+        SHOWN,
         "model",
         out / "relearn.png",
         title="Relearning attack on half of D_f",
