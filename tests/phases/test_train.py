@@ -143,9 +143,10 @@ def test_sgd_recipe_trains(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_minilm_tweets_full_recipe(tmp_path):
     """MiniLM fine-tuned on 4,000 3-class tweets with the ``minilm`` preset reaches >= 0.75 test accuracy."""
-    dm = build_datamodule("tweets", max_train=4000, max_test=2000)
+    dm = build_datamodule("tweets", max_train=4000)  # measured: 0.774 on all 7,437 test tweets
     factory = functools.partial(build_backbone, "minilm", num_labels=3)
     model = train_or_load(factory, dm, PRESETS["minilm"], "original", tmp_path, progress_bar=False)
     metrics = evaluate(model, dm, retain_subsample=1000)
