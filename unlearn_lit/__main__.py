@@ -31,6 +31,18 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+def run_config(parser: ArgumentParser, args) -> RunConfig:
+    """The validated :class:`RunConfig` of parsed ``run`` arguments (raises ValueError/TypeError)."""
+    ns = parser.instantiate(args).run
+    return RunConfig(**{k: v for k, v in vars(ns).items() if k not in ("out", "config", "__path__")})
+
+
+def load_config(path: str | Path, *overrides: str) -> RunConfig:
+    """A config file plus CLI-style overrides (``"--mask.sparsity", "0.8"``), exactly as the CLI reads it."""
+    parser = build_parser()
+    return run_config(parser, parser.parse_args(["run", "--config", str(path), "--out", "-", *overrides]))
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # A comparison builds a dozen Trainers: keep Lightning's per-Trainer banners (accelerator, tips) quiet.
@@ -43,9 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         if out.exists():
             parser.error(f"--out {out} exists; choose a new run directory (results are never overwritten)")
         try:
-            ns = parser.instantiate(args).run
-            fields = {k: v for k, v in vars(ns).items() if k not in ("out", "config", "__path__")}
-            cfg = RunConfig(**fields)
+            cfg = run_config(parser, args)
         except (ValueError, TypeError) as err:  # invalid values: fail before any work
             parser.error(f"invalid configuration: {err}")
         from unlearn_lit.run import run

@@ -170,6 +170,8 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
     kwargs = {}
     for key, value in data.items():
         kind = hints.get(key)
+        if not dataclasses.is_dataclass(kind):  # Optional[SomeConfig] -> SomeConfig
+            kind = next((a for a in typing.get_args(kind) if dataclasses.is_dataclass(a)), kind)
         if dataclasses.is_dataclass(kind) and isinstance(value, dict):
             value = from_dict(kind, value)
         elif isinstance(value, list) and isinstance(getattr(cls, key, None), tuple):

@@ -7,12 +7,13 @@ printed (run with ``-s`` to see them), never hard-coded.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from unlearn_lit.__main__ import build_parser
-from unlearn_lit.config import RunConfig
+from unlearn_lit.__main__ import load_config
+from unlearn_lit.config import RunConfig, from_dict
 from unlearn_lit.run import run
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "configs/quickstart/vit_digits.yaml"
@@ -20,13 +21,10 @@ QUICKSTART = Path(__file__).resolve().parents[2] / "configs/quickstart/vit_digit
 
 def quickstart(cache: Path, *overrides: str) -> RunConfig:
     """The shipped quickstart config (its calibrated method options) with CLI-style overrides."""
-    parser = build_parser()
-    args = parser.parse_args(["run", "--config", str(QUICKSTART), "--out", "unused", *overrides])
-    ns = parser.instantiate(args).run
-    fields = {k: v for k, v in vars(ns).items() if k not in ("out", "config", "__path__")}
+    fields = dataclasses.asdict(load_config(QUICKSTART, *overrides))
     fields.update(methods=["rt", "so", "mape_so", "mape_ga"], cache_dir=str(cache), progress_bar=False)
     fields["method_options"] = {k: v for k, v in fields["method_options"].items() if k in fields["methods"]}
-    return RunConfig(**fields)
+    return from_dict(RunConfig, fields)
 
 
 @pytest.fixture(scope="module")
