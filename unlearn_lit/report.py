@@ -71,7 +71,7 @@ def markdown_table(rows: dict[str, dict[str, Any]], failed: dict[str, str]) -> s
             f"| {name} | {' | '.join(pct)} | {r['time_s']:.1f} | {r['params_updated']} ({100 * frac:.1f}%) |"
         )
     lines += [f"| {name} | failed: {why[:80]} | | | | | | |" for name, why in failed.items()]
-    return head + "\n".join(lines) + "\n"
+    return head + "".join(line + "\n" for line in lines)
 
 
 def write_report(directory: Path, summary: dict[str, Any], title: str) -> None:
