@@ -93,6 +93,8 @@ class RunConfig:
         mask: phase-1 options (objective, sparsity, kinds, ...).
         mask_file: a saved mask artifact (``mask.safetensors`` or its directory) to use instead of
             running phase 1; its shapes must match the backbone.
+        train_outside_units: with a unit mask, also update parameters outside every unit (embeddings,
+            LayerNorm, output biases, classifier); METHOD.md §2 [choice], default frozen.
         methods: method names: ``rt`` and ``original`` are references; others are ``[source_]method``
             with source in mape, random, salun (e.g. ``so``, ``mape_so``, ``random_ga``).
         method_options: per-method config overrides, keyed by the method name used in ``methods``.
@@ -116,6 +118,7 @@ class RunConfig:
     recipe_overrides: dict[str, Any] = field(default_factory=dict)
     mask: MaskConfig = field(default_factory=MaskConfig)
     mask_file: str | None = None
+    train_outside_units: bool = False
     methods: list[str] = field(
         default_factory=lambda: ["rt", "so", "mape_so", "ft", "ga", "mape_ga", "salun", "random_so"]
     )

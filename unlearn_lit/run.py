@@ -43,6 +43,9 @@ def run(cfg: RunConfig, out: str | Path) -> dict[str, Any]:
     out = Path(out)
     if out.exists():
         raise FileExistsError(f"run directory {out} exists; choose another --out or remove it")
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    prepared = _prepare(cfg)  # data, backbone and saved mask load before anything is written
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -50,7 +53,7 @@ def run(cfg: RunConfig, out: str | Path) -> dict[str, Any]:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
     try:
-        result = _run(cfg, tmp)
+        result = _run(cfg, tmp, *prepared)
     except BaseException:
         failed = out.with_name(f"{out.name}.failed-{time.strftime('%Y%m%d-%H%M%S')}")
         tmp.rename(failed)
@@ -64,24 +67,27 @@ def run(cfg: RunConfig, out: str | Path) -> dict[str, Any]:
     return result
 
 
-def _run(cfg: RunConfig, tmp: Path) -> dict[str, Any]:
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
+def _prepare(cfg: RunConfig) -> tuple[Any, Any, MaskArtifact | None]:
+    """Fails early: builds the data and one backbone (offline errors surface here), loads a saved mask."""
     d = cfg.data
     dm = build_datamodule(
         d.name, forget=d.forget, forget_size=d.forget_size, forget_classes=d.forget_classes,
         forget_indices=d.forget_indices, seed=d.seed, data_seed=d.data_seed, val_size=d.val_size,
         max_train=d.max_train, max_test=d.max_test, batch_size=d.batch_size, dataset_options=d.options,
     )  # fmt: skip
-    dm.write_split(tmp)
 
     def factory():
         return build_backbone(cfg.backbone, num_labels=dm.dataset.num_labels, **cfg.backbone_options)
 
+    probe = unit_layout(factory())
     saved = None
-    if cfg.mask_file is not None:  # validate a saved mask before any training
-        probe = unit_layout(factory())
+    if cfg.mask_file is not None:
         saved = MaskArtifact.load(cfg.mask_file, expected_shapes={k: probe.shape(k) for k in probe.kinds})
+    return dm, factory, saved
+
+
+def _run(cfg: RunConfig, tmp: Path, dm: Any, factory: Any, saved: MaskArtifact | None) -> dict[str, Any]:
+    dm.write_split(tmp)
     recipe = cfg.train_recipe()
     train = dict(cache_dir=cfg.cache_dir, progress_bar=cfg.progress_bar, accelerator="cpu")
     original = train_or_load(factory, dm, recipe, "original", **train).eval()
@@ -118,6 +124,13 @@ def _run(cfg: RunConfig, tmp: Path) -> dict[str, Any]:
     if "salun" in sources:
         masks["salun"] = salun_mask(original, dm.forget_dataloader(), fraction=1 - cfg.mask.sparsity)
 
+    if cfg.train_outside_units:  # parameters no unit owns become trainable under unit masks
+        outside = {
+            n: torch.ones_like(p, dtype=torch.bool)
+            for n, p in params.items()
+            if n not in set(layout.unit_param_names())
+        }
+        masks = {k: {**outside, **m} if k != "salun" else m for k, m in masks.items()}
     cost = CostTracker()
     unlearned: dict[str, Any] = {}
     failed: dict[str, str] = {}

@@ -72,7 +72,14 @@ def from_pretrained(
         **kwargs: passed to ``from_pretrained`` (``dtype``, ``revision``, ...).
     """
     task = _task_for(num_labels, task)
-    tokenizer = load_tokenizer(str(name_or_path))
+    try:
+        tokenizer = load_tokenizer(str(name_or_path))
+    except OSError as err:
+        raise OSError(
+            f"could not load {name_or_path!r}: {err}. Hub models need network access (unset HF_HUB_OFFLINE) "
+            "or a local copy: pass its directory (or hf:<directory>). Offline backbones: minilm, tiny_bert, "
+            "tiny_roberta, tiny_distilbert, tiny_llama, tiny_mistral, tiny_gpt2, tiny_vit, vit_digits."
+        ) from err
     if task == "lm":
         net = tf.AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
         num_labels = net.config.vocab_size
