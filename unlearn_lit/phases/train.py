@@ -257,6 +257,10 @@ def train_or_load(
             train_dataloaders=loader,
             val_dataloaders=datamodule.val_dataloader() if validate else None,
         )
+    if trainer.interrupted:  # Lightning turns SIGTERM/Ctrl-C into a normal return: never cache that
+        raise RuntimeError(
+            f"training of the {which} model was interrupted at step {trainer.global_step}; not cached"
+        )
     info = {
         "which": which,
         "seconds": record["seconds"],
