@@ -100,7 +100,7 @@ def paper_row(backbone: str, task: str, method: str) -> dict[str, float] | None:
 def base_parser(
     description: str,
     offline_config: str,
-    online_config: Path = PAPER_CONFIG,
+    online_config: Path | None = PAPER_CONFIG,
     offline_seeds: Sequence[int] = (0, 1, 2),
 ) -> argparse.ArgumentParser:
     """The arguments every experiment script shares.
@@ -108,7 +108,7 @@ def base_parser(
     Args:
         description: the script's ``--help`` text (what it reproduces).
         offline_config: config under ``configs/offline/`` used with ``--offline``.
-        online_config: config of the paper setting (the default).
+        online_config: config of the paper setting (the default); None when the script picks several.
         offline_seeds: default seeds of the offline variant (online: seed 0).
     """
     parser = argparse.ArgumentParser(
@@ -123,7 +123,13 @@ def base_parser(
         "--config",
         type=Path,
         default=None,
-        help=f"config to run instead (default: {online_config.relative_to(ROOT)}; with --offline: the offline one)",
+        help="run this config instead of the default: "
+        + (
+            str(online_config.relative_to(ROOT))
+            if online_config
+            else "configs/paper/glue_<model>_<task>.yaml"
+        )
+        + f", or configs/offline/{offline_config} with --offline",
     )
     seeds = " ".join(map(str, offline_seeds))
     parser.add_argument(
@@ -313,6 +319,29 @@ def reference_rows(
     return aggregate(picked, ("method", label), values)
 
 
+def paired(
+    raw: Sequence[Mapping[str, Any]], a: str, b: str, by: str, value: str = "avg_gap"
+) -> list[dict[str, Any]]:
+    """Seed-by-seed ``value`` of method ``a`` minus method ``b`` per ``by`` group: mean ± std of the
+    difference and on how many seeds ``a`` is lower (closer to RT, for Avg.Gap)."""
+    cell = {(r["method"], r[by], r["seed"]): r[value] for r in raw}
+    out = []
+    for key in dict.fromkeys(r[by] for r in raw if r["method"] == a):
+        seeds = [s for (m, k, s) in cell if m == a and k == key and (b, key, s) in cell]
+        diffs = np.array([cell[(a, key, s)] - cell[(b, key, s)] for s in seeds], dtype=float)
+        diffs = diffs[np.isfinite(diffs)]
+        out.append(
+            {
+                by: key,
+                "comparison": f"{a} − {b}",
+                value: float(diffs.mean()) if diffs.size else math.nan,
+                f"{value}_std": float(diffs.std(ddof=1)) if diffs.size > 1 else math.nan,
+                "lower": f"{int((diffs < 0).sum())}/{diffs.size}",
+            }
+        )
+    return out
+
+
 def write_csv(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
     """Writes ``rows`` (union of their keys, first-seen order) as CSV, atomically."""
     keys = list(dict.fromkeys(k for row in rows for k in row))
@@ -338,6 +367,7 @@ COLUMNS = {
     "forget_acc": ("D_f acc %", 100.0, 1),
     "heldout_acc": ("held-out D_f acc %", 100.0, 1),
     "attack_acc": ("attacked D_f acc %", 100.0, 1),
+    "lower": ("lower on seeds", 1.0, 0),
 }
 
 

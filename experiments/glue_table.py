@@ -49,7 +49,7 @@ def add_paper(rows: list[dict], fallback: tuple[str, str] = REFERENCE) -> bool:
 
 
 def main() -> None:
-    parser = common.base_parser(__doc__, "vit_digits.yaml")
+    parser = common.base_parser(__doc__, "vit_digits.yaml", online_config=None)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS, help="online: models")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS, help="online: GLUE tasks")
     args = parser.parse_args()

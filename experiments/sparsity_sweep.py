@@ -53,6 +53,13 @@ def main() -> None:
         f"Paper's finding: {common.FINDINGS['sparsity']} (no per-S numbers are given in METHOD.md §8)."
     )
     table = common.markdown_table(rows + ref_rows, ("method", "sparsity"), METRICS)
+    if {"mape_so", "random_so"} <= set(args.methods):
+        pairs = common.paired(raw, "mape_so", "random_so", "sparsity")
+        table += (
+            "\nPaired by seed: Avg.Gap of MAPE-SO minus the random-unit mask's (negative = MAPE-SO closer to "
+            "RT), and on how many seeds MAPE-SO is closer.\n\n"
+            + common.markdown_table(pairs, ("sparsity", "comparison"), ("avg_gap", "lower"))
+        )
     common.write_report(
         out,
         "sparsity_sweep",

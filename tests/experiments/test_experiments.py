@@ -130,3 +130,13 @@ def test_tiny_sparsity_sweep_writes_table_csv_and_plot(tmp_path, monkeypatch):
         sparsity_sweep.main()
     monkeypatch.setattr(sys, "argv", [*argv, "--resume"])
     sparsity_sweep.main()  # --resume reads the finished runs instead of running them again
+
+
+def test_paired_differences_count_the_seeds_where_a_is_closer():
+    raw = [
+        {"method": m, "s": 0.9, "seed": seed, "avg_gap": gap}
+        for m, seed, gap in (("a", 0, 1.0), ("b", 0, 2.0), ("a", 1, 3.0), ("b", 1, 2.5), ("a", 2, 1.0))
+    ]  # seed 2 has no b: not paired
+    (row,) = common.paired(raw, "a", "b", "s")
+    assert row["avg_gap"] == pytest.approx(-0.25) and row["lower"] == "1/2"
+    assert row["avg_gap_std"] == pytest.approx(math.sqrt(((-1 + 0.25) ** 2 + (0.5 + 0.25) ** 2) / 1))
