@@ -2,7 +2,8 @@
 
 Public API::
 
-    from unlearn_lit import build_backbone, build_datamodule, METHODS, RunConfig, run, unit_layout
+    from unlearn_lit import build_backbone, build_datamodule, METHODS, RunConfig, load_config, unit_layout
+    from unlearn_lit.run import run   # the pipeline (``unlearn_lit.run`` is also its module's name)
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ _EXPORTS = {
     "METHODS": "unlearn_lit.methods",
     "RunConfig": "unlearn_lit.config",
     "load_config": "unlearn_lit.__main__",
-    "run": "unlearn_lit.run",
 }
 __all__ = [*_EXPORTS, "__version__"]
 
