@@ -107,6 +107,7 @@ class RunConfig:
         progress_bar: show progress bars.
         relearn: run the relearning attack on every unlearned model, RT and the original (None = off).
         successive: successive-request runs (None = off).
+        accelerator: Lightning accelerator for θ* and RT training (``auto`` picks a GPU when present).
         threads: torch intra-op threads (None = torch's default). Tiny models run fastest with 1: on a
             busy 2-core machine 2 threads made a tiny-ViT training step 8x slower (spin-waiting).
     """
@@ -130,6 +131,7 @@ class RunConfig:
     table: str = "quickstart"
     seed: int = 0
     progress_bar: bool = True
+    accelerator: str = "auto"
     threads: int | None = None
     relearn: RelearnConfig | None = None
     successive: SuccessiveConfig | None = None

@@ -26,11 +26,12 @@ from unlearn_lit.eval.cost import CostTracker
 from unlearn_lit.eval.metrics import avg_gap, evaluate
 from unlearn_lit.eval.relearn import plot_relearn, relearn_curves
 from unlearn_lit.masks.artifact import MaskArtifact
-from unlearn_lit.masks.objectives import random_scores, select_units
+from unlearn_lit.masks.objectives import maskable_kinds, random_scores, select_units
 from unlearn_lit.methods import METHODS, UnlearnInputs, parse_method
 from unlearn_lit.methods.salun import salun_mask
 from unlearn_lit.methods.successive import run_successive
 from unlearn_lit.models import build_backbone
+from unlearn_lit.phases.mask_learning import MaskConfig
 from unlearn_lit.phases.train import train_or_load
 from unlearn_lit.report import environment, log_metrics, write_report
 from unlearn_lit.units import unit_layout
@@ -89,7 +90,7 @@ def _prepare(cfg: RunConfig) -> tuple[Any, Any, MaskArtifact | None]:
 def _run(cfg: RunConfig, tmp: Path, dm: Any, factory: Any, saved: MaskArtifact | None) -> dict[str, Any]:
     dm.write_split(tmp)
     recipe = cfg.train_recipe()
-    train = dict(cache_dir=cfg.cache_dir, progress_bar=cfg.progress_bar, accelerator="cpu")
+    train = dict(cache_dir=cfg.cache_dir, progress_bar=cfg.progress_bar, accelerator=cfg.accelerator)
     original = train_or_load(factory, dm, recipe, "original", **train).eval()
     retrain = train_or_load(factory, dm, recipe, "retrain", **train).eval()
     # training time, also when the weights came from the cache (recorded when they were trained)
@@ -120,7 +121,7 @@ def _run(cfg: RunConfig, tmp: Path, dm: Any, factory: Any, saved: MaskArtifact |
         phase1_s = time.perf_counter() - t0
         masks["mape"] = layout.param_masks(artifact.masks, params)
     if "random" in sources or (cfg.successive and parse_method(cfg.successive.method)[1] == "random"):
-        masks["random"] = _random_mask(layout, params, cfg.mask.sparsity, cfg.seed)
+        masks["random"] = _random_mask(layout, params, cfg.mask, cfg.seed)
     if "salun" in sources:
         masks["salun"] = salun_mask(original, dm.forget_dataloader(), fraction=1 - cfg.mask.sparsity)
 
@@ -221,10 +222,11 @@ def _successive(cfg: RunConfig, original, dm, layout, masks: dict[str, Any]) -> 
     return out
 
 
-def _random_mask(layout, params: dict[str, Any], sparsity: float, seed: int) -> dict[str, Any]:
-    """The control: k random units per kind at the same sparsity, expanded to parameter shape."""
+def _random_mask(layout, params: dict[str, Any], mask: MaskConfig, seed: int) -> dict[str, Any]:
+    """The control: random units at the phase-1 mask's sparsity, kinds and budget, in parameter shape."""
     scores = random_scores({k: layout.shape(k) for k in layout.kinds}, seed=seed)
-    return layout.param_masks(select_units(scores, sparsity), params)
+    selected = select_units(scores, mask.sparsity, budget=mask.budget, kinds=maskable_kinds(mask.kinds))
+    return layout.param_masks(selected, params)
 
 
 def _row(

@@ -176,3 +176,23 @@ def test_successive_config_rejects_bad_values():
         SuccessiveConfig(method="ga")
     with pytest.raises(ValueError, match="memory_free"):
         SuccessiveConfig(modes=["lazy"])
+
+
+def test_random_unit_mask_follows_mask_kinds_and_sparsity():
+    from unlearn_lit.masks.objectives import num_selected
+    from unlearn_lit.models import build_backbone
+    from unlearn_lit.run import _random_mask
+    from unlearn_lit.units import unit_layout
+
+    backbone = build_backbone("tiny_vit", num_labels=3)
+    layout, params = unit_layout(backbone), dict(backbone.named_parameters())
+    masks = _random_mask(layout, params, MaskConfig(kinds="heads", sparsity=0.5), seed=0)
+    for lay in layout.layers:
+        for rule in lay.rules["filter"]:
+            assert not masks[rule.param].any()  # filters are not maskable: frozen
+    fc2 = [r.param for r in layout.layers[0].rules["head"] if r.param.endswith("attn.proj.weight")][0]
+    heads_per_layer = masks[fc2].any(0).view(-1, layout.head_dim).any(1)
+    assert int(sum(masks[r.param].any(0).view(-1, layout.head_dim).any(1).sum()
+                   for lay in layout.layers for r in lay.rules["head"] if r.param.endswith("attn.proj.weight"))) \
+        == num_selected(layout.num_layers * layout.counts["head"], 0.5)  # fmt: skip
+    assert heads_per_layer.numel() == layout.counts["head"]
