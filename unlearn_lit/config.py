@@ -49,6 +49,13 @@ class DataConfig:
     batch_size: int = 64
     options: dict[str, Any] = field(default_factory=dict)
 
+    def build(self) -> Any:
+        """The :class:`~unlearn_lit.data.UnlearnDataModule` of these fields (splits validated here)."""
+        from unlearn_lit.data import build_datamodule
+
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("name", "options")}
+        return build_datamodule(self.name, dataset_options=self.options, **fields)
+
 
 @dataclass
 class SuccessiveConfig:

@@ -21,7 +21,6 @@ import torch
 
 from unlearn_lit.callbacks.greedy_search import learn_mask
 from unlearn_lit.config import RunConfig, from_dict
-from unlearn_lit.data import build_datamodule
 from unlearn_lit.eval.cost import CostTracker
 from unlearn_lit.eval.metrics import avg_gap, evaluate
 from unlearn_lit.eval.relearn import plot_relearn, relearn_curves
@@ -70,12 +69,7 @@ def run(cfg: RunConfig, out: str | Path) -> dict[str, Any]:
 
 def _prepare(cfg: RunConfig) -> tuple[Any, Any, MaskArtifact | None]:
     """Fails early: builds the data and one backbone (offline errors surface here), loads a saved mask."""
-    d = cfg.data
-    dm = build_datamodule(
-        d.name, forget=d.forget, forget_size=d.forget_size, forget_classes=d.forget_classes,
-        forget_indices=d.forget_indices, seed=d.seed, data_seed=d.data_seed, val_size=d.val_size,
-        max_train=d.max_train, max_test=d.max_test, batch_size=d.batch_size, dataset_options=d.options,
-    )  # fmt: skip
+    dm = cfg.data.build()
 
     def factory():
         return build_backbone(cfg.backbone, num_labels=dm.dataset.num_labels, **cfg.backbone_options)

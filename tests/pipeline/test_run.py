@@ -110,7 +110,7 @@ CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT / "configs")))
 def test_every_shipped_config_parses_and_builds(path, tmp_path):
     cfg = load_config(path)
-    from unlearn_lit.data import DATASETS, build_datamodule
+    from unlearn_lit.data import DATASETS
     from unlearn_lit.data.glue import TASKS as GLUE_TASKS
     from unlearn_lit.models import BACKBONES, build_backbone
 
@@ -127,9 +127,7 @@ def test_every_shipped_config_parses_and_builds(path, tmp_path):
             f"{path.name}: needs the network ({cfg.data.name} / {cfg.backbone}); parsed and validated only"
         )
     assert cfg.data.name in DATASETS
-    d = cfg.data
-    dm = build_datamodule(d.name, forget=d.forget, forget_size=d.forget_size, forget_classes=d.forget_classes,
-                          seed=d.seed, max_train=d.max_train, dataset_options=d.options)  # fmt: skip
+    dm = cfg.data.build()
     backbone = build_backbone(cfg.backbone, num_labels=dm.dataset.num_labels, **cfg.backbone_options)
     dm.bind(backbone)
     batch = next(iter(dm.forget_dataloader()))
