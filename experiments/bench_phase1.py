@@ -56,7 +56,7 @@ def bench(name: str, repeats: int, out: Path) -> dict:
     n_retain = min(s["retain"], len(dm.retain))
     cfg = MaskConfig(retain_subsample=n_retain, search_rows=n_retain, batch_size=s["batch"], seed=0)
     phase1, search, plain = [], [], []
-    for r in range(repeats):
+    for _ in range(repeats):
         target = out / name
         shutil.rmtree(target, ignore_errors=True)
         art = learn_mask(backbone, cfg, dm.forget, dm.retain, out_dir=target, enable_progress_bar=False)
@@ -85,7 +85,10 @@ def main() -> None:
     parser.add_argument("--setups", default="vit_digits,minilm_tweets", help=f"comma list of {list(SETUPS)}")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("runs/bench_phase1"))
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     rows = [bench(name, args.repeats, args.out) for name in args.setups.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "phase1_bench.json").write_text(json.dumps(rows, indent=2))
