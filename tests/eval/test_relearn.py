@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from tests.methods.test_so import one_thread, setup  # noqa: F401  (one_thread: autouse fixture)
+from tests.methods.test_so import setup
 from unlearn_lit.eval.relearn import RelearnConfig, plot_relearn, relearn_attack, relearn_curves, split_attack
 
 

@@ -53,15 +53,6 @@ def random_unit_mask(backbone, seed: int = 0) -> dict[str, torch.Tensor]:
     return layout.param_masks(masks, dict(backbone.named_parameters()))
 
 
-@pytest.fixture(autouse=True)
-def one_intraop_thread():
-    """Tiny models on shared CPUs: one intra-op thread avoids oversubscription (10-50x slowdowns measured)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture
 def toy_inputs():
     """Factory ``(backbone name, masked) -> UnlearnInputs`` on a fresh tiny backbone."""

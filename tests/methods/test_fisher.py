@@ -5,7 +5,6 @@ import torch
 from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader
 
-from tests.methods.test_so import one_thread  # noqa: F401  (autouse fixture)
 from unlearn_lit.methods.base import UnlearningFailed
 from unlearn_lit.methods.fisher import (
     Fisher,

@@ -14,15 +14,6 @@ from unlearn_lit.models import build_backbone
 from unlearn_lit.units import unit_layout
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two shared CPU cores: intra-op threads oversubscribe them and slow tiny models 100x."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 class ListData:
     """The DataModule contract over lists of raw examples (forget / retain / val)."""
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.methods.test_so import one_thread, setup  # noqa: F401  (one_thread: autouse fixture)
+from tests.methods.test_so import setup
 from unlearn_lit.methods import UnlearnInputs
 from unlearn_lit.methods.fisher import ParamSelection, forget_gradient_sum, retain_fisher
 from unlearn_lit.methods.so import SOConfig, apply_so

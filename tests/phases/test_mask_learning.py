@@ -37,13 +37,12 @@ def setup():
 def loop_mask_grads(backbone, examples):
     """Independent reference: one example at a time, shared [L, n] masks, plain autograd."""
     layout = unit_layout(backbone)
+    dtype = next(backbone.parameters()).dtype
     out = []
     for ex in examples:
         batch = backbone.collate([ex])
-        batch["pixel_values"] = batch["pixel_values"].double()
-        masks = {
-            k: torch.ones(layout.shape(k), dtype=torch.float64, requires_grad=True) for k in layout.kinds
-        }
+        batch["pixel_values"] = batch["pixel_values"].to(dtype)
+        masks = {k: torch.ones(layout.shape(k), dtype=dtype, requires_grad=True) for k in layout.kinds}
         with layout.apply_masks(backbone, **masks):
             loss = backbone.per_example_loss(batch).sum()
         out.append(dict(zip(layout.kinds, torch.autograd.grad(loss, list(masks.values())), strict=True)))
@@ -127,30 +126,58 @@ def test_subsample_larger_than_retain_is_clamped_with_warning(setup, caplog):
     assert "exceeds" in caplog.text
 
 
+def _one_and_two_processes(backbone, forget, retain, tmp_path):
+    """Phase 1 with one process and with ``ddp_spawn`` on 2 CPU processes; their statistics files."""
+    cfg = MaskConfig(sparsity=0.75, batch_size=4, search_rows=24, seed=5)
+    runs = {}
+    for name, kw in (("one", {}), ("two", {"strategy": "ddp_spawn", "devices": 2})):
+        art = learn_mask(
+            backbone, cfg, forget, retain, out_dir=tmp_path / name, enable_progress_bar=False, **kw
+        )
+        runs[name] = (art, load_file(str(tmp_path / name / STATISTICS_FILE)))
+    assert runs["one"][1].keys() == runs["two"][1].keys()
+    assert runs["one"][0].summary["world_size"] == 1 and runs["two"][0].summary["world_size"] == 2
+    return runs["one"], runs["two"]
+
+
 @pytest.mark.integration
 @pytest.mark.timeout(240)
-def test_ddp_spawn_two_processes_match_one(setup, tmp_path):
+def test_ddp_spawn_two_processes_match_one_float64(setup, tmp_path):
+    """float64 model: the per-example gradients agree to float64 rounding whatever the batch shapes
+    (one process sees batches 4,4,4; each rank 4,2), so statistics agree to 1e-9 and masks exactly."""
     backbone, forget, retain = setup
-    backbone = build_backbone("tiny_vit", num_labels=10).eval()
-    cfg = MaskConfig(sparsity=0.75, batch_size=4, search_rows=24, seed=5)
-    one = learn_mask(backbone, cfg, forget, retain, out_dir=tmp_path / "one", enable_progress_bar=False)
-    two = learn_mask(
-        backbone,
-        cfg,
-        forget,
-        retain,
-        out_dir=tmp_path / "two",
-        strategy="ddp_spawn",
-        devices=2,
-        enable_progress_bar=False,
-    )
-    s1, s2 = (
-        load_file(str(tmp_path / "one" / STATISTICS_FILE)),
-        load_file(str(tmp_path / "two" / STATISTICS_FILE)),
-    )
-    assert s1.keys() == s2.keys()
+    (one, s1), (two, s2) = _one_and_two_processes(backbone, forget, retain, tmp_path)
     for key in s1:
-        torch.testing.assert_close(s1[key], s2[key], rtol=1e-6, atol=1e-9)
-    assert two.summary["world_size"] == 2 and one.summary["world_size"] == 1
+        torch.testing.assert_close(s1[key], s2[key], rtol=1e-9, atol=1e-12)
     for k in ("head", "filter"):
         assert torch.equal(one.masks[k], two.masks[k])
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(240)
+def test_ddp_spawn_two_processes_float32_within_rounding(setup, tmp_path):
+    """float32 model: other batch shapes give other kernel reduction orders, so per-example gradients
+    differ by float32 rounding and signed sums may cancel. The bound is therefore a multiple of float32
+    epsilon times the sum of |per-example gradient| (times its largest entry for squared sums)."""
+    _, forget, retain = setup
+    backbone = build_backbone("tiny_vit", num_labels=10).eval()
+    (_, s1), (_, s2) = _one_and_two_processes(backbone, forget, retain, tmp_path)
+    eps, c = torch.finfo(torch.float32).eps, 64.0
+    checked = set()
+    for split, examples in (("forget", forget), ("retain", retain)):
+        grads = loop_mask_grads(backbone, examples)  # float32 one example at a time (a third order)
+        for k in ("head", "filter"):
+            g = torch.stack([x[k] for x in grads]).double()  # [N, L, n]
+            scale = g.abs().amax()  # per-example gradients are accurate relative to their tensor's size
+            abs_sum = g.abs().sum(0) + scale
+            bounds = {
+                f"{split}_grad_sum.{k}": c * eps * abs_sum,
+                f"{split}_grad_sq_sum.{k}": c * eps * 2 * scale * abs_sum,
+                f"{split}_fisher.{k}": c * eps * 2 * scale * abs_sum / len(examples),
+            }
+            for key in bounds.keys() & s1.keys():
+                diff = (s1[key].double() - s2[key].double()).abs()
+                assert bool((diff <= bounds[key]).all()), (key, float((diff / bounds[key]).max()))
+                checked.add(key)
+    assert checked == s1.keys() - {"counts"}
+    assert torch.equal(s1["counts"], s2["counts"])

@@ -17,15 +17,6 @@ from unlearn_lit.phases.train import PRESETS, TrainRecipe, lr_lambda, train_or_l
 VIT = functools.partial(build_backbone, "vit_digits", num_labels=10)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Two busy cores shared with other processes: a second OpenMP thread slows training ~50x.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("models")

@@ -46,8 +46,13 @@ def per_example_mask_grads(
 class MaskStatistics:
     """Accumulates the phase-1 statistics of METHOD.md §3–§4 from per-example mask gradients.
 
-    Sums are kept in float64 so the result does not depend on how examples are split over
-    processes (beyond float64 rounding). Per kind, with ``[L, n]`` tensors:
+    Sums are accumulated in float64, so summing the same per-example gradients in another order
+    (another world size, another batch order) changes them only by float64 rounding. The per-example
+    gradients themselves are computed in the model's dtype and, in float32, depend on the batch shape
+    (another split over processes gives batches of other sizes, hence other kernel reduction orders):
+    a float32 model's statistics then agree across world sizes to a few float32 ulps of the summed
+    |gradients|, not exactly; a float64 model's agree to float64 rounding. Per kind, with ``[L, n]``
+    tensors:
 
     - ``forget_grad_sum`` g^f = Σ_{D_f} ∂ℓ/∂m, ``forget_grad_sq_sum`` (NORM, F^f), ``num_forget``;
     - ``retain_grad_sum`` g^r, ``retain_grad_sq_sum`` (F^r = it / ``num_retain``), ``num_retain``;

@@ -10,6 +10,18 @@ with selection weighting α = 10 and dampening constant λ = 1 by default. The r
 trainable entries (``inputs.param_mask``; None = every parameter). []_D is the size-weighted mixture
 (|D_r| · F̂_r + |D_f| · F̂_f) / |D| with F̂_r taken on a seeded subsample of D_r **[choice]**, so the
 cost stays bounded on large datasets (``fisher_examples=None`` uses all of D_r).
+
+Two guards **[choice]**:
+
+- Importances at rounding-noise level are never selected. An entry whose gradient is zero in exact
+  arithmetic (a key bias: a constant added to every key score leaves the softmax unchanged) has
+  importances of order (eps · max|∇|)², and ``f > α · d`` on two noise values is a coin flip that
+  changes with batch shapes and thread counts. An entry is selected only when its forget importance also
+  exceeds ``(NOISE_ULPS · eps_dtype)² · max(importance of its tensor)``.
+- Since []_D ≥ (|D_f| / |D|) · []_{D_f}, the ratio f/d never exceeds |D| / |D_f|: with the paper's
+  α = 10 the rule can select nothing once D_f is 10% of D or more. SSD then warns, and with
+  ``auto_alpha`` (default) uses α = |D| / (2 |D_f|), which selects the entries whose importance comes
+  more from D_f than from D_r (|D_f| · f > |D_r| · r).
 """
 
 from __future__ import annotations
@@ -36,6 +48,8 @@ class SSDConfig:
     Attributes:
         alpha: selection weighting α: an entry is dampened when its forget importance exceeds α times
             its full-data importance.
+        auto_alpha: when α ≥ |D| / |D_f| (the rule cannot select any entry), use α = |D| / (2 |D_f|)
+            instead of returning θ* unchanged (a warning says so either way).
         lam: dampening constant λ: β = min(λ · []_D / []_{D_f}, 1).
         fisher: ``per_example`` (exact diagonal Fisher) or ``per_batch`` (squared batch gradients).
         fisher_examples: seeded subsample of D_r for []_D (None = all of D_r).
@@ -44,6 +58,7 @@ class SSDConfig:
     """
 
     alpha: float = 10.0
+    auto_alpha: bool = True
     lam: float = 1.0
     fisher: str = "per_example"
     fisher_examples: int | None = 1024
@@ -59,16 +74,60 @@ class SSDConfig:
             raise ValueError(f"fisher_examples must be None or >= 1, got {self.fisher_examples}")
 
 
+NOISE_ULPS = 64.0  # gradients below NOISE_ULPS · eps · max|∇| of their tensor count as rounding noise
+
+
+def noise_floor(imp: Tensor, dtype: torch.dtype | None) -> Tensor | float:
+    """Importance below which an entry is rounding noise of a ``dtype`` gradient (0 when dtype is None)."""
+    if dtype is None or imp.numel() == 0:
+        return 0.0
+    return (NOISE_ULPS * torch.finfo(dtype).eps) ** 2 * imp.amax()
+
+
+def rule_selects(f: Tensor, d: Tensor, alpha: float, dtype: torch.dtype | None = None) -> Tensor:
+    """Entries SSD dampens: ``f > α · d``, and ``f`` above the rounding-noise floor of ``dtype``."""
+    return (f > alpha * d) & (f > noise_floor(torch.maximum(f, d), dtype))
+
+
 def dampening(
-    forget_imp: Mapping[str, Tensor], full_imp: Mapping[str, Tensor], alpha: float = 10.0, lam: float = 1.0
+    forget_imp: Mapping[str, Tensor],
+    full_imp: Mapping[str, Tensor],
+    alpha: float = 10.0,
+    lam: float = 1.0,
+    dtype: torch.dtype | None = None,
 ) -> dict[str, Tensor]:
-    """Per-entry factors β (1 where the rule does not select the entry), same shapes as the inputs."""
+    """Per-entry factors β (1 where the rule does not select the entry), same shapes as the inputs.
+
+    ``dtype`` is the dtype the gradients were computed in (its noise floor applies; None = no floor).
+    """
     out = {}
     for n, f in forget_imp.items():
         d = full_imp[n]
-        selected = f > alpha * d
+        selected = rule_selects(f, d, alpha, dtype)
         out[n] = torch.where(selected, (lam * d / f).clamp(max=1.0), torch.ones_like(f))
     return out
+
+
+def effective_alpha(alpha: float, n_forget: int, n_total: int, auto: bool) -> float:
+    """α, or |D| / (2 |D_f|) when α ≥ |D| / |D_f| makes the rule unable to select anything (and ``auto``)."""
+    ceiling = n_total / max(n_forget, 1)
+    if alpha < ceiling:
+        return alpha
+    if auto:
+        log.warning(
+            "SSD: alpha=%g >= |D|/|D_f| = %.3g selects nothing; using alpha = |D|/(2|D_f|) = %.3g",
+            alpha,
+            ceiling,
+            ceiling / 2,
+        )
+        return ceiling / 2
+    log.warning(
+        "SSD: alpha=%g >= |D|/|D_f| = %.3g: the rule cannot select any entry and returns the original "
+        "model; lower alpha or set auto_alpha",
+        alpha,
+        ceiling,
+    )
+    return alpha
 
 
 @register("ssd", SSDConfig, finetunes=False)
@@ -90,7 +149,9 @@ def run(inputs: UnlearnInputs, cfg: SSDConfig) -> MethodResult:
     n_r, n_f = len(dm.retain), forget.count
     f_imp, r_imp = forget.mean(), retain.mean()
     full_imp = {n: (n_r * r_imp[n] + n_f * f_imp[n]) / (n_r + n_f) for n in sel.names}
-    beta = dampening(f_imp, full_imp, cfg.alpha, cfg.lam)
+    alpha = effective_alpha(cfg.alpha, n_f, n_r + n_f, cfg.auto_alpha)
+    dtype = next(original.parameters()).dtype
+    beta = dampening(f_imp, full_imp, alpha, cfg.lam, dtype)
     model = copy.deepcopy(original)
     with torch.no_grad():
         for n, p in model.named_parameters():
@@ -98,7 +159,7 @@ def run(inputs: UnlearnInputs, cfg: SSDConfig) -> MethodResult:
                 p.copy_(sel.put(n, p, sel.take(n, p) * beta[n].to(p.dtype)))
     check_finite({n: p for n, p in model.named_parameters() if n in beta}, "the SSD update")
     dampened = sum(int((b < 1).sum()) for b in beta.values())
-    selected = sum(int((f_imp[n] > cfg.alpha * full_imp[n]).sum()) for n in sel.names)
+    selected = sum(int(rule_selects(f_imp[n], full_imp[n], alpha, dtype).sum()) for n in sel.names)
     info = {
         "time_importance_s": time.perf_counter() - t0,
         "entries_selected": selected,
@@ -109,5 +170,7 @@ def run(inputs: UnlearnInputs, cfg: SSDConfig) -> MethodResult:
         "fisher_examples": retain.count,
         "config": asdict(cfg),
     }
-    log.info("SSD: %d of %d trainable entries dampened", dampened, sel.numel)
-    return MethodResult(model, {"alpha": cfg.alpha, "lam": cfg.lam, "fisher": cfg.fisher}, [], info)
+    if selected == 0:
+        log.warning("SSD selected no entry (alpha=%g): the model is unchanged", alpha)
+    log.info("SSD: %d of %d trainable entries dampened (alpha=%g)", dampened, sel.numel, alpha)
+    return MethodResult(model, {"alpha": alpha, "lam": cfg.lam, "fisher": cfg.fisher}, [], info)
