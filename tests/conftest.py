@@ -31,3 +31,6 @@ def test_threads():
 
 def pytest_report_header(config):
     return f"torch intra-op threads: {TEST_THREADS} (UNLEARN_LIT_TEST_THREADS)"
+
+
+from tests.toys import toy_inputs  # noqa: E402,F401  (fixture of every test module)

@@ -106,6 +106,8 @@ class RunConfig:
             with source in mape, random, salun (e.g. ``so``, ``mape_so``, ``random_ga``).
         method_options: per-method config overrides, keyed by the method name used in ``methods``.
         eval_retain_subsample: score retain accuracy on this many D_r examples (None = all).
+        headroom: evaluate every selection candidate against RT and report the oracle's Avg.Gap beside
+            the rule's choice (analysis only; it costs one evaluation per candidate).
         cache_dir: cache of θ* and RT checkpoints shared across runs.
         logger: ``csv`` (always written) or ``wandb`` (in addition; offline mode needs no key).
         wandb_project: W&B project; the group is the config's ``table`` name.
@@ -132,6 +134,7 @@ class RunConfig:
     )
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     eval_retain_subsample: int | None = None
+    headroom: bool = True
     cache_dir: str = "~/.cache/unlearn_lit/models"
     logger: str = "csv"
     wandb_project: str = "unlearn_lit"
@@ -159,7 +162,11 @@ class RunConfig:
         from unlearn_lit.methods import METHODS
 
         for name, options in self.method_options.items():  # invalid options fail before any work
-            from_dict(METHODS.get(parse_method(name)[0]).config, options)
+            mcfg = from_dict(METHODS.get(parse_method(name)[0]).config, options)
+            if getattr(mcfg, "select", None) == "oracle" and not self.headroom:
+                raise ValueError(
+                    f'{name}: select="oracle" needs headroom: true (it chooses by the gap to RT)'
+                )
         self.train_recipe()
 
     def train_recipe(self) -> TrainRecipe:

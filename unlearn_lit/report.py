@@ -27,6 +27,8 @@ COLUMNS = (
     "test_acc",
     "mia",
     "avg_gap",
+    "oracle_avg_gap",
+    "unlearned",
     "time_s",
     "peak_mem_mb",
     "params_updated",
@@ -61,17 +63,34 @@ def environment(seed: int) -> dict[str, Any]:
 
 
 def markdown_table(rows: dict[str, dict[str, Any]], failed: dict[str, str]) -> str:
-    """UA / RA / TA / MIA / Avg.Gap in percent, time, parameters updated; failed methods listed."""
-    head = "| method | UA | RA | TA | MIA | Avg.Gap | time (s) | params updated |\n|---|---|---|---|---|---|---|---|\n"
-    lines = []
+    """UA / RA / TA / MIA / Avg.Gap in percent, the oracle's Avg.Gap (headroom), time, parameters updated.
+
+    Methods that did not unlearn are marked in the method column and explained below the table;
+    failed methods are listed.
+    """
+    head = (
+        "| method | UA | RA | TA | MIA | Avg.Gap | oracle Avg.Gap | time (s) | params updated |\n"
+        "|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines, notes = [], []
     for name, r in rows.items():
         pct = [f"{100 * r[k]:.2f}" for k in ("forget_acc", "retain_acc", "test_acc", "mia", "avg_gap")]
+        oracle = "" if r.get("oracle_avg_gap") is None else f"{100 * r['oracle_avg_gap']:.2f}"
         frac = r["params_updated"] / max(r["params_total"], 1)
+        label = name
+        if r.get("unlearned") is False:
+            label = f"{name} (did not unlearn)"
+            notes.append(f"- {name} did not unlearn: {r.get('unlearn_note', '')}")
         lines.append(
-            f"| {name} | {' | '.join(pct)} | {r['time_s']:.1f} | {r['params_updated']} ({100 * frac:.1f}%) |"
+            f"| {label} | {' | '.join(pct)} | {oracle} | {r['time_s']:.1f} | "
+            f"{r['params_updated']} ({100 * frac:.1f}%) |"
         )
-    lines += [f"| {name} | failed: {why[:80]} | | | | | | |" for name, why in failed.items()]
-    return head + "".join(line + "\n" for line in lines)
+    lines += [f"| {name} | failed: {why[:80]} | | | | | | | |" for name, why in failed.items()]
+    table = head + "".join(line + "\n" for line in lines)
+    if any(r.get("oracle_avg_gap") is not None for r in rows.values()):
+        notes.append("- oracle Avg.Gap: the candidate closest to RT among those the method evaluated "
+                     "(uses RT; analysis only, never used to choose).")  # fmt: skip
+    return table + ("\n" + "\n".join(notes) + "\n" if notes else "")
 
 
 def write_report(directory: Path, summary: dict[str, Any], title: str) -> None:
@@ -108,7 +127,8 @@ def log_metrics(directory: Path, summary: dict[str, Any], logger: str, project: 
     flat = {f"{method}/{key}": value for method, row in summary["methods"].items()
             for key, value in row["metrics"].items()}  # fmt: skip
     flat.update({f"{method}/cost/{k}": row[k] for method, row in summary["methods"].items()
-                 for k in ("time_s", "peak_mem_mb", "params_updated", "avg_gap")})  # fmt: skip
+                 for k in ("time_s", "peak_mem_mb", "params_updated", "avg_gap", "oracle_avg_gap")
+                 if row.get(k) is not None})  # fmt: skip
     for lg in loggers:
         lg.log_hyperparams(summary["config"])  # the config, once
         lg.log_metrics(flat)

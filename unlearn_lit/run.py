@@ -33,6 +33,7 @@ from unlearn_lit.models import build_backbone
 from unlearn_lit.phases.mask_learning import MaskConfig
 from unlearn_lit.phases.train import train_or_load
 from unlearn_lit.report import environment, log_metrics, write_report
+from unlearn_lit.selection import Headroom, verdict
 from unlearn_lit.units import unit_layout
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,8 @@ def _run(cfg: RunConfig, tmp: Path, dm: Any, factory: Any, saved: MaskArtifact |
     params = dict(original.named_parameters())
     total = sum(p.numel() for p in params.values())
     rows: dict[str, dict[str, Any]] = {}
-    rows["original"] = _row(evaluate(original, dm, **ev), rt_metrics, 0.0, 0, total)
+    original_metrics = evaluate(original, dm, **ev)
+    rows["original"] = _row(original_metrics, rt_metrics, 0.0, 0, total)
     rows["rt"] = _row(rt_metrics, rt_metrics, times["rt"], total, total)
 
     masks: dict[str, Any] = {}
@@ -127,7 +129,7 @@ def _run(cfg: RunConfig, tmp: Path, dm: Any, factory: Any, saved: MaskArtifact |
         }
         masks = {k: {**outside, **m} if k != "salun" else m for k, m in masks.items()}
     cost = CostTracker()
-    unlearned: dict[str, Any] = {}
+    models: dict[str, Any] = {}  # unlearned models kept for the relearning attack
     failed: dict[str, str] = {}
     hparams: dict[str, Any] = {}
     for name in cfg.methods:
@@ -135,8 +137,9 @@ def _run(cfg: RunConfig, tmp: Path, dm: Any, factory: Any, saved: MaskArtifact |
             continue
         base, source = parse_method(name)
         method = METHODS.get(base)
-        inputs = UnlearnInputs(original, dm, layout, masks.get(source), seed=cfg.seed,
-                               extra={"rt_metrics": rt_metrics, "phase1_time_s": phase1_s})  # fmt: skip
+        headroom = Headroom(rt_metrics, lambda m: evaluate(m, dm, **ev)) if cfg.headroom else None
+        inputs = UnlearnInputs(original, dm, layout, masks.get(source), seed=cfg.seed, headroom=headroom,
+                               phase1_time_s=phase1_s if source == "mape" and saved is None else None)  # fmt: skip
         try:
             mcfg = from_dict(method.config, cfg.method_options.get(name, {}))
             with cost.phase(name) as record:
@@ -152,9 +155,13 @@ def _run(cfg: RunConfig, tmp: Path, dm: Any, factory: Any, saved: MaskArtifact |
             continue
         updated = _changed(original, result.model)
         rows[name] = _row(metrics, rt_metrics, seconds, updated, total, record["peak_memory_bytes"])
+        did, why = verdict(updated, metrics, original_metrics, result.info)
+        rows[name].update(unlearned=did, unlearn_note=why, oracle_avg_gap=result.info.get("oracle_avg_gap"))
+        if not did:
+            log.warning("%s did not unlearn: %s", name, why)
         hparams[name] = {"selected": result.hparams, "candidates": result.candidates, "info": result.info}
         if cfg.relearn is not None:
-            unlearned[name] = result.model
+            models[name] = result.model
 
     if cfg.successive is not None:
         for name, (rec, model) in _successive(cfg, original, dm, layout, masks).items():
@@ -166,8 +173,7 @@ def _run(cfg: RunConfig, tmp: Path, dm: Any, factory: Any, saved: MaskArtifact |
             hparams[name] = {"requests": rec["requests"]}
     relearn = None
     if cfg.relearn is not None:
-        models = {"original": original, "rt": retrain, **unlearned}
-        relearn = relearn_curves(models, dm.forget, cfg.relearn)
+        relearn = relearn_curves({"original": original, "rt": retrain, **models}, dm.forget, cfg.relearn)
         plot_relearn(
             relearn, tmp / "relearn.png", "forget_acc", title="relearning attack: forget accuracy per step"
         )
@@ -241,6 +247,8 @@ def _row(
         "loss_auc": metrics["forget/loss_auc"],
         "avg_gap": avg_gap(metrics, rt) / 100.0,
         "time_s": seconds,
+        "unlearned": None,  # set for unlearning methods (False: kept θ* or changed no metric)
+        "oracle_avg_gap": None,  # the best candidate's Avg.Gap to RT (analysis; needs RT)
         "peak_mem_mb": peak_bytes / 2**20,
         "params_updated": updated,
         "params_total": total,

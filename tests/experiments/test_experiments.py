@@ -69,7 +69,7 @@ def test_load_config_merges_overrides_and_drops_options_of_dropped_methods():
         ROOT / "configs/offline/vit_digits.yaml",
         common.merge({"methods": ["rt", "mape_so"], "mask": {"sparsity": 0.5}}, common.seed_overrides(3)),
     )
-    assert cfg.methods == ["rt", "mape_so"] and set(cfg.method_options) == {"mape_so"}
+    assert cfg.methods == ["rt", "mape_so"] and set(cfg.method_options) == set()  # sa's options dropped
     assert (cfg.mask.sparsity, cfg.mask.kinds, cfg.mask.seed) == (0.5, "both", 3)  # merged, not replaced
     assert (cfg.data.seed, cfg.seed, cfg.data.name) == (3, 3, "digits")
     with pytest.raises(ValueError, match="sparsity"):
@@ -88,7 +88,7 @@ def test_tiny_sparsity_sweep_writes_table_csv_and_plot(tmp_path, monkeypatch):
         "recipe": "vit_small", "recipe_overrides": {"epochs": 4},
         "mask": {"sparsity": 0.9, "search_rows": 64, "retain_subsample": 128},
         "methods": ["rt", "so", "mape_so", "random_so"],
-        "method_options": {m: {"fisher_examples": 64, "selection_retain": 64, "selection_val": 64, "eps": 0.05}
+        "method_options": {m: {"fisher_examples": 64, "selection_retain": 64, "selection_val": 64}
                            for m in ("so", "mape_so", "random_so")},
         "cache_dir": str(tmp_path / "cache"), "progress_bar": False, "threads": 1,
     }))  # fmt: skip

@@ -1,7 +1,6 @@
 """SO / MAPE-SO: the Newton-type step against per-example autograd (float64), masks, selection, guards."""
 
 import math
-from dataclasses import replace
 
 import pytest
 import torch
@@ -9,8 +8,9 @@ from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader
 
 from unlearn_lit.methods import METHODS, UnlearningFailed, UnlearnInputs
-from unlearn_lit.methods.so import SOConfig, target_for
+from unlearn_lit.methods.so import SOConfig
 from unlearn_lit.models import build_backbone
+from unlearn_lit.selection import Headroom
 from unlearn_lit.units import unit_layout
 
 
@@ -70,8 +70,8 @@ def newton(bb, dm, tau, c, masks=None, scale=None, lam=None):
     return {n: params[n] + torch.where(m[n], scale * forget[n] / (fisher[n] + lam), 0.0) for n in names}
 
 
-def run_so(bb, dm, param_mask=None, extra=None, **cfg):
-    inputs = UnlearnInputs(bb, dm, unit_layout(bb), param_mask=param_mask, extra=extra or {})
+def run_so(bb, dm, param_mask=None, headroom=None, **cfg):
+    inputs = UnlearnInputs(bb, dm, unit_layout(bb), param_mask=param_mask, headroom=headroom)
     base = dict(fisher_examples=None, selection_retain=16, selection_val=16)
     return METHODS.get("so").run(inputs, SOConfig(**{**base, **cfg}))
 
@@ -132,11 +132,13 @@ def test_selection_evaluates_every_candidate_extends_edges_and_skips_nan():
     chosen = table[res.info["choice"]]
     assert math.isfinite(chosen["damage"]) and chosen["value"] < 1e30  # ... and is never chosen
     assert res.info["reason"] and not res.info["oracle"] and res.info["time_selection_s"] > 0
-    # nothing within a zero damage bound: least damaging = smallest τ, at the grid's edge -> extended down
-    res = run_so(bb, dm, taus=(1e-3, 1e-2), cs=(0.1,), eps=1e-300, max_extend=2)
+    # no step within a zero KL bound: the screen extends the grid down two decades, and the rule keeps
+    # θ* itself (τ = 0, the one candidate within the bound), which is reported as such
+    res = run_so(bb, dm, taus=(1e-3, 1e-2), cs=(0.1,), rule={"guard": "kl", "eps": 1e-300}, max_extend=2)
     values = [r["value"] for r in res.candidates]
     assert all(any(math.isclose(v, t) for v in values) for t in (1e-4, 1e-5))  # two decades added
-    assert "least damaging" in res.info["reason"] and res.hparams["tau"] == min(values)
+    assert res.hparams["tau"] == 0.0 and res.info["kept_original"]
+    assert all(torch.equal(p, q) for p, q in zip(res.model.parameters(), bb.parameters(), strict=True))
 
 
 def test_oracle_mode_is_labelled_and_closest_to_rt():
@@ -148,15 +150,16 @@ def test_oracle_mode_is_labelled_and_closest_to_rt():
             "drift": float((torch.cat([p.detach().flatten() for p in model.parameters()]) - theta).norm())
         }
 
-    extra = {"rt_metrics": {"drift": 0.5}, "evaluate": evaluate}
-    res = run_so(bb, dm, extra=extra, select="oracle", refine=0, max_extend=0)
+    headroom = Headroom({"drift": 0.5}, evaluate, gap=lambda m, rt: abs(m["drift"] - rt["drift"]))
+    res = run_so(bb, dm, headroom=headroom, select="oracle", refine=0, max_extend=0)
     gaps = [abs(r["eval/drift"] - 0.5) for r in res.candidates]
     chosen = res.candidates[res.info["choice"]]
     assert abs(chosen["eval/drift"] - 0.5) == min(gaps) and chosen["stage"] == "full"
     assert (
         res.info["oracle"] and res.info["reason"].startswith("ORACLE") and res.hparams["select"] == "oracle"
     )
-    with pytest.raises(ValueError, match="rt_metrics"):
+    assert res.info["oracle_avg_gap"] == pytest.approx(min(gaps))
+    with pytest.raises(ValueError, match="needs RT"):
         run_so(bb, dm, select="oracle")
 
 
@@ -180,6 +183,8 @@ def test_config_errors_and_targets():
     with pytest.raises(ValueError, match="taus"):
         SOConfig(taus=())
     dm = ListData(None, [], [], [], policy="class")
-    assert target_for(SOConfig(), dm) == "class"
-    assert target_for(replace(SOConfig(), target="val_loss"), dm) == "val_loss"
+    assert SOConfig().rule.resolve(dm) == "class"
+    assert SOConfig(rule={"target": "val_loss"}).rule.resolve(dm) == "val_loss"
+    with pytest.raises(ValueError, match="valid choices: noise, gap, kl"):
+        SOConfig(rule={"guard": "nats"})
     assert METHODS.get("so").finetunes is False

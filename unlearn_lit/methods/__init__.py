@@ -19,7 +19,7 @@ from unlearn_lit.methods.base import (
     register,
 )
 
-_SKIP = {"base", "selection"}
+_SKIP = {"base"}
 for _mod in pkgutil.iter_modules(__path__):
     if _mod.name not in _SKIP and not _mod.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_mod.name}")

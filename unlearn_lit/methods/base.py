@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from unlearn_lit.errors import UnlearningFailed  # noqa: F401  (re-exported: methods raise it)
 from unlearn_lit.models.base import Backbone
 from unlearn_lit.registry import Registry
 from unlearn_lit.units.layout import UnitLayout
@@ -69,7 +70,12 @@ class UnlearnInputs:
         param_mask: ``{param name: Bool tensor}`` of entries that may change, or None for a
             full-parameter method. Parameters missing from the dict are frozen.
         seed: seed of everything stochastic in the method.
-        extra: free-form context (e.g. ``rt_metrics`` for the labelled oracle mode).
+        headroom: where RT is available, scores every selection candidate against it (the oracle's
+            Avg.Gap is reported beside the rule's choice; ``select="oracle"`` chooses by it).
+        phase1_time_s: phase 1's time, the budget SO's selection is compared with (None: no phase 1).
+        logger: a Lightning logger for the fine-tuning methods' curves (None: no logger).
+        callbacks: further Lightning callbacks of the fine-tuning methods.
+        selection_sets: prebuilt selection sets (None: built from the datamodule).
     """
 
     original: Backbone
@@ -77,7 +83,11 @@ class UnlearnInputs:
     layout: UnitLayout
     param_mask: dict[str, Tensor] | None = None
     seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    headroom: Any = None
+    phase1_time_s: float | None = None
+    logger: Any = None
+    callbacks: list[Any] = field(default_factory=list)
+    selection_sets: Any = None
 
     def fresh_model(self) -> Backbone:
         """A deep copy of θ* to unlearn on."""
@@ -102,7 +112,3 @@ class MethodResult:
     hparams: dict[str, Any] = field(default_factory=dict)
     candidates: list[dict[str, Any]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
-
-
-class UnlearningFailed(RuntimeError):
-    """A method diverged (NaN/inf loss or update); θ* and earlier results are untouched."""

@@ -4,7 +4,12 @@ Each fine-tuning method (``ga``, ``gd``, ``npo``, ``ft``, ``rl``, ``sa``, ``salu
 objective plus a choice of loaders; :func:`finetune` does the rest: copy θ*, build the forget/retain
 loaders from the datamodule contract, train with :class:`~unlearn_lit.phases.unlearn.MaskedUnlearning`
 (hard freeze) in a real ``lightning.Trainer``, pick the checkpoint with
-:class:`~unlearn_lit.callbacks.selection.CheckpointSelection`, and return a ``MethodResult``.
+:class:`~unlearn_lit.selection.checkpoint.CheckpointSelection`, and return a ``MethodResult``.
+
+Defaults that move a model of any size **[choice]**: the learning rate is the paper's 1e-5 at BERT-base
+size (110M parameters) scaled by sqrt(110M / |θ|) (smaller models need larger steps), masked runs use
+20× it (the paper's 2e-4 vs 1e-5), and the checkpoint spacing gives about ``candidates`` checkpoints
+over the run whatever the data size.
 
 Method configs subclass :class:`FinetuneConfig` (configs only; methods share code through functions).
 """
@@ -12,6 +17,7 @@ Method configs subclass :class:`FinetuneConfig` (configs only; methods share cod
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -21,14 +27,20 @@ from lightning.pytorch.utilities import CombinedLoader
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from unlearn_lit.callbacks.selection import CheckpointSelection
 from unlearn_lit.methods.base import MethodResult, UnlearnInputs
-from unlearn_lit.methods.selection import TARGETS, SelectionSets
 from unlearn_lit.phases.unlearn import MaskedUnlearning, Objective, OptimConfig
+from unlearn_lit.selection import CheckpointSelection, SelectionRule, SelectionSets, first_examples
+from unlearn_lit.selection.headroom import oracle_summary
 
 log = logging.getLogger(__name__)
 
 LOADERS = ("forget", "retain")
+REFERENCE_LR, REFERENCE_PARAMS, MASKED_LR_FACTOR = 1e-5, 110e6, 20.0
+
+
+def auto_lr(num_params: int) -> float:
+    """The paper's 1e-5 at BERT-base size, scaled by sqrt(110M / |θ|) (clamped to [1e-6, 1e-3])."""
+    return min(max(REFERENCE_LR * math.sqrt(REFERENCE_PARAMS / max(num_params, 1)), 1e-6), 1e-3)
 
 
 @dataclass
@@ -36,47 +48,58 @@ class FinetuneConfig:
     """Hyperparameters shared by the fine-tuning methods (paper settings: AdamW, weight decay 0.01).
 
     Attributes:
-        optim: optimizer, full-parameter learning rate (paper: 1e-5), weight decay and schedule.
+        optim: optimizer, full-parameter learning rate (None: :func:`auto_lr` of the model size; the
+            paper uses 1e-5 for BERT-size models), weight decay and schedule.
         masked_lr: learning rate when a mask source restricts the update (``inputs.param_mask``; paper:
-            2e-4 to 3e-4); None = optim.lr.
+            2e-4 to 3e-4); None = 20 × the full-parameter learning rate.
         epochs: passes over the longest training loader (paper: 5 for LLMs, 3 on GLUE).
         max_steps: optimizer steps; overrides ``epochs`` when set.
         forget_batch_size: forget examples per step.
         retain_batch_size: retain examples per step.
         grad_clip: gradient-norm clipping (None = off).
         selection: pick the checkpoint with the RT-free rule (False = keep the last step).
-        every_n_steps: optimizer steps between two candidate checkpoints.
-        eps: damage bound of the rule (mean KL from θ* on the retain slice, nats).
-        target: ``val_loss`` or ``class``; None infers it from the datamodule's forget policy.
+        rule: the RT-free selection rule (guard and target; METHOD.md §5).
+        every_n_steps: optimizer steps between two candidate checkpoints (None: about ``candidates``
+            checkpoints over the run).
+        candidates: checkpoints over the run when ``every_n_steps`` is None.
+        lr_retries: when the rule keeps θ* because the first checkpoint already broke the guard, rerun
+            at a tenth of the learning rate; when every checkpoint kept the guard without reaching the
+            target, at ten times it; at most this many reruns, always in one direction.
         patience: evaluations to continue once the forget set passed its target (None = no early stop).
         selection_retain: size of the retain slice of the selection sets.
+        selection_val: examples of D_v in the selection sets.
         accelerator: Lightning accelerator (``cpu``, ``gpu``, ``auto``).
         progress_bar: show Lightning's progress bar.
     """
 
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    masked_lr: float | None = 2e-4
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=None))
+    masked_lr: float | None = None
     epochs: int = 5
     max_steps: int | None = None
     forget_batch_size: int = 32
     retain_batch_size: int = 32
     grad_clip: float | None = None
     selection: bool = True
-    every_n_steps: int = 10
-    eps: float = 0.02
-    target: str | None = None
+    rule: SelectionRule = field(default_factory=SelectionRule)
+    every_n_steps: int | None = None
+    candidates: int = 20
+    lr_retries: int = 2
     patience: int | None = 2
     selection_retain: int = 512
-    accelerator: str = "cpu"
+    selection_val: int = 512
+    accelerator: str = "auto"
     progress_bar: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.optim, dict):  # plain YAML / JSON overrides
-            self.optim = OptimConfig(**self.optim)
-        if self.target is not None and self.target not in TARGETS:
-            raise ValueError(f"unknown selection target {self.target!r}; valid choices: {', '.join(TARGETS)}")
-        if self.epochs < 1 or (self.max_steps is not None and self.max_steps < 1) or self.every_n_steps < 1:
-            raise ValueError("epochs, max_steps and every_n_steps must be positive")
+            self.optim = OptimConfig(**{"lr": None, **self.optim})
+        if isinstance(self.rule, dict):
+            self.rule = SelectionRule(**self.rule)
+        steps = (self.max_steps, self.every_n_steps)
+        if self.epochs < 1 or any(v is not None and v < 1 for v in steps) or self.candidates < 1:
+            raise ValueError("epochs, max_steps, every_n_steps and candidates must be positive")
+        if self.lr_retries < 0:
+            raise ValueError(f"lr_retries must be >= 0, got {self.lr_retries}")
 
 
 def finetune(
@@ -101,53 +124,116 @@ def finetune(
         extra_loaders: further training loaders, passed to the objective by name (SURE's unseen set).
         val_loader: the validation set of the selection rule (default: the datamodule's D_v).
 
-    ``inputs.extra`` may carry ``logger`` (a Lightning logger; default none) and ``callbacks`` (more
-    Lightning callbacks). The result's ``hparams["steps"]`` is the chosen step, ``candidates`` the
-    selection table and ``info`` the rule's reason, the steps run and the number of updated entries.
+    ``inputs.logger`` (a Lightning logger) receives the training and selection curves, and
+    ``inputs.callbacks`` are added to the Trainer. The result's ``hparams["steps"]`` is the chosen step,
+    ``candidates`` the selection table and ``info`` the rule's reason, the steps run, the number of
+    updated entries and, with ``inputs.headroom``, the oracle's Avg.Gap.
 
     Raises:
         UnlearningFailed: on a non-finite loss or parameter (θ* is untouched: training runs on a copy).
     """
-    L.seed_everything(inputs.seed, workers=True, verbose=False)
-    model = inputs.fresh_model()
     masks = trainable if trainable is not None else inputs.param_mask
-    lr = cfg.masked_lr if inputs.param_mask is not None and cfg.masked_lr is not None else cfg.optim.lr
-    module = MaskedUnlearning(
-        model, inputs.original if reference else None, masks, objective, replace(cfg.optim, lr=lr)
-    )
-    if module.num_updated == 0:
-        log.warning("the update mask selects no parameter entry: the model is returned unchanged")
-        module.teardown("fit")
-        return MethodResult(model, hparams={"lr": lr, "steps": 0}, info={"num_updated": 0, "steps_run": 0})
-    loaders = {name: _loader(inputs, cfg, name) for name in uses}
-    loaders.update(extra_loaders or {})
-    if not loaders:
-        raise ValueError(f"a fine-tuning method needs at least one training loader of {', '.join(LOADERS)}")
-    callbacks: list[L.Callback] = list(inputs.extra.get("callbacks", []))
-    selector = _selector(inputs, cfg, val_loader) if cfg.selection else None
-    trainer = L.Trainer(
-        accelerator=cfg.accelerator,
-        devices=1,
-        max_epochs=cfg.epochs if cfg.max_steps is None else -1,
-        max_steps=cfg.max_steps if cfg.max_steps is not None else -1,
-        gradient_clip_val=cfg.grad_clip,
-        callbacks=([selector] if selector else []) + callbacks,
-        logger=inputs.extra.get("logger", False),
-        enable_checkpointing=False,
-        enable_progress_bar=cfg.progress_bar,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-    )
-    trainer.fit(module, train_dataloaders=CombinedLoader(loaders, mode="max_size_cycle"))
-    hparams: dict[str, Any] = {"lr": lr, "steps": trainer.global_step}
+    lr = learning_rate(cfg, inputs.original, masked=inputs.param_mask is not None)
+    sets = _sets(inputs, cfg, val_loader) if cfg.selection else None
+    attempts: list[dict[str, Any]] = []
+    for attempt in range(cfg.lr_retries + 1):
+        L.seed_everything(inputs.seed, workers=True, verbose=False)
+        model = inputs.fresh_model()
+        module = MaskedUnlearning(
+            model, inputs.original if reference else None, masks, objective, replace(cfg.optim, lr=lr)
+        )
+        if module.num_updated == 0:
+            log.warning("the update mask selects no parameter entry: the model is returned unchanged")
+            module.teardown("fit")
+            info = {
+                "num_updated": 0,
+                "steps_run": 0,
+                "kept_original": True,
+                "reason": "the mask selects no entry",
+            }
+            return MethodResult(model, hparams={"lr": lr, "steps": 0}, info=info)
+        loaders = {name: _loader(inputs, cfg, name) for name in uses}
+        loaders.update(extra_loaders or {})
+        if not loaders:
+            raise ValueError(
+                f"a fine-tuning method needs at least one training loader of {', '.join(LOADERS)}"
+            )
+        total = cfg.max_steps or cfg.epochs * max(len(dl) for dl in loaders.values())
+        every = cfg.every_n_steps or max(1, round(total / cfg.candidates))
+        selector = None
+        if sets is not None:
+            selector = CheckpointSelection(
+                sets,
+                cfg.rule,
+                cfg.rule.resolve(inputs.datamodule),
+                every,
+                cfg.patience,
+                headroom=inputs.headroom,
+            )
+        trainer = L.Trainer(
+            accelerator=cfg.accelerator,
+            devices=1,
+            max_epochs=cfg.epochs if cfg.max_steps is None else -1,
+            max_steps=cfg.max_steps if cfg.max_steps is not None else -1,
+            gradient_clip_val=cfg.grad_clip,
+            callbacks=([selector] if selector else []) + list(inputs.callbacks),
+            logger=inputs.logger if inputs.logger is not None else False,
+            enable_checkpointing=False,
+            enable_progress_bar=cfg.progress_bar,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            limit_val_batches=0,
+        )
+        trainer.fit(module, train_dataloaders=CombinedLoader(loaders, mode="max_size_cycle"))
+        chosen = selector.chosen_step if selector is not None else trainer.global_step
+        attempts.append(
+            {"lr": lr, "chosen_step": chosen, "reason": selector.choice.reason if selector else ""}
+        )
+        factor = lr_retry_factor(selector, attempts) if attempt < cfg.lr_retries else None
+        if factor is None:
+            break
+        log.info("selection kept the original at lr %.3g (%s); retrying at lr %.3g", lr, attempts[-1]["reason"],
+                 lr * factor)  # fmt: skip
+        lr *= factor
+    hparams: dict[str, Any] = {"lr": lr, "steps": trainer.global_step, "every_n_steps": every}
     info: dict[str, Any] = {"num_updated": module.num_updated, "steps_run": trainer.global_step}
+    info.update(kept_original=trainer.global_step == 0, lr_attempts=attempts)
     if selector is not None:
         hparams["steps"] = selector.chosen_step
-        info.update(choice=selector.choice.reason, stopped_early=selector.stopped_early)
+        info.update(
+            choice=selector.choice.reason,
+            reason=selector.choice.reason,
+            stopped_early=selector.stopped_early,
+            kept_original=selector.chosen_step == 0,
+            target=selector.target,
+            guard=cfg.rule.guard,
+            selection_ref=dict(selector.sets.ref),  # θ*'s row: re-apply any guard offline
+            **oracle_summary(selector.table),
+        )
     return MethodResult(
         model.cpu(), hparams=hparams, candidates=selector.table if selector else [], info=info
     )
+
+
+def lr_retry_factor(selector: CheckpointSelection | None, attempts: list[dict[str, Any]]) -> float | None:
+    """When the rule kept θ* (step 0): 0.1 if the first checkpoint already broke the guard (too large a
+    step), 10 if every checkpoint kept the guard (too small to reach the target); None otherwise.
+
+    The learning rate only moves one way within a run (no oscillation between two values).
+    """
+    if selector is None or selector.chosen_step != 0 or len(selector.table) < 2:
+        return None
+    ref, table = selector.sets.ref, selector.table
+    if not selector.rule.within(table[1], ref):
+        factor = 0.1
+    elif all(selector.rule.within(r, ref) for r in table):
+        factor = 10.0
+    else:
+        return None
+    previous = [b["lr"] / a["lr"] for a, b in zip(attempts, attempts[1:], strict=False)]
+    if previous and (previous[-1] > 1) != (factor > 1):
+        return None
+    return factor
 
 
 def _loader(inputs: UnlearnInputs, cfg: FinetuneConfig, name: str) -> DataLoader:
@@ -159,21 +245,24 @@ def _loader(inputs: UnlearnInputs, cfg: FinetuneConfig, name: str) -> DataLoader
     raise ValueError(f"unknown training loader {name!r}; valid choices: {', '.join(LOADERS)}")
 
 
-def _selector(
-    inputs: UnlearnInputs, cfg: FinetuneConfig, val_loader: DataLoader | None
-) -> CheckpointSelection:
+def learning_rate(cfg: FinetuneConfig, model: Any, masked: bool) -> float:
+    """The run's learning rate: the configured one, or :func:`auto_lr` (× 20 for masked runs)."""
+    full = cfg.optim.lr if cfg.optim.lr is not None else auto_lr(sum(p.numel() for p in model.parameters()))
+    if not masked:
+        return full
+    return cfg.masked_lr if cfg.masked_lr is not None else MASKED_LR_FACTOR * full
+
+
+def _sets(inputs: UnlearnInputs, cfg: FinetuneConfig, val_loader: DataLoader | None) -> SelectionSets:
+    """The selection sets (built once per method; shared by the learning-rate retries)."""
+    if inputs.selection_sets is not None:
+        return inputs.selection_sets
     dm = inputs.datamodule
-    sets = SelectionSets(
+    spec = getattr(dm, "forget_spec", None)
+    return SelectionSets(
         inputs.original,
         dm.retain_dataloader(subsample=cfg.selection_retain, seed=inputs.seed),
         dm.forget_dataloader(),
-        val_loader if val_loader is not None else dm.val_dataloader(),
+        first_examples(val_loader if val_loader is not None else dm.val_dataloader(), cfg.selection_val),
+        exclude_labels=tuple(spec.classes) if getattr(spec, "policy", None) == "class" else (),
     )
-    target = cfg.target or selection_target(dm)
-    return CheckpointSelection(sets, cfg.every_n_steps, cfg.eps, target, cfg.patience)
-
-
-def selection_target(datamodule: Any) -> str:
-    """``class`` when the datamodule forgets whole classes, else ``val_loss``."""
-    spec = getattr(datamodule, "forget_spec", None)
-    return "class" if getattr(spec, "policy", None) == "class" else "val_loss"

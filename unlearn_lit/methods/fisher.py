@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from unlearn_lit.masks.stats import batch_size
 from unlearn_lit.methods.base import UnlearningFailed
 from unlearn_lit.models.base import Backbone, per_example_loss
+from unlearn_lit.selection.sets import to_device
 
 FISHER_MODES = ("per_example", "per_batch")
 CAUSAL_FAMILIES = ("llama", "mistral", "gpt2")
@@ -157,11 +158,6 @@ def _chunks(batch: dict[str, Tensor], size: int | None) -> Iterator[dict[str, Te
     size = size or n
     for start in range(0, n, size):
         yield {k: v[start : start + size] for k, v in tensors.items()}
-
-
-def to_device(batch: dict, device: torch.device) -> dict:
-    """The batch with its tensors on ``device``."""
-    return {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
 
 
 def _loss_sum(model: Backbone, rest: dict[str, Tensor], batched: bool):

@@ -6,30 +6,26 @@ M expands the unit mask to parameter shape (``inputs.param_mask``; None = plain 
 parameter). λ is relative to the mean Fisher over the updated entries by default (c = 0.1), or absolute.
 (τ, c) are selected without RT: the direction u_c = M ∘ (F̂_r + λ_c)^{-1} g^f is computed once per c and
 every candidate θ* + (τ/|D_r|) · u_c is measured in inference mode on the selection sets (a retain slice,
-D_f, D_v) by the rule of :mod:`unlearn_lit.methods.selection`. To keep the selection about as cheap as
-phase 1, the coarse log grid (τ × c) is screened on the first ``screen`` examples of each selection set
-and extended by a decade while the choice sits on the edge the rule points past; the screen's choice
-and ``refine`` rounds of log-τ bisection towards the rule's target (a larger step while the forget loss
-is below the validation loss and the damage bound holds, a smaller one otherwise) are measured on the
-full sets, and the final choice is made among those. Every candidate is kept in the table (``stage``). ``select="oracle"`` picks the candidate closest to RT
-(analysis only, labelled ORACLE); ``select="fixed"`` applies ``tau``/``c``. The ``paper`` preset keeps
-the paper's form: absolute η on a grid, absolute λ, and × |θ|/|θ_updated| for masked versions.
+D_f, D_v) by the rule of :mod:`unlearn_lit.selection.rule`, searched by
+:class:`~unlearn_lit.selection.grid.StepSearch` (a coarse τ × c grid screened on subsets, θ* itself,
+then a local log-τ bisection on the full sets) so that selection stays about as cheap as phase 1.
+``select="oracle"`` picks the candidate closest to RT (analysis only, labelled ORACLE; needs RT);
+``select="fixed"`` applies ``tau``/``c``. The ``paper`` preset keeps the paper's form: absolute η on a
+grid, absolute λ, and × |θ|/|θ_updated| for masked versions.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import math
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from unlearn_lit.masks.stats import batch_size
 from unlearn_lit.methods.base import MethodResult, UnlearningFailed, UnlearnInputs, register
 from unlearn_lit.methods.fisher import (
     FISHER_MODES,
@@ -39,18 +35,16 @@ from unlearn_lit.methods.fisher import (
     forget_gradient_sum,
     nbytes,
     retain_fisher,
-    to_device,
 )
-from unlearn_lit.methods.selection import Choice, SelectionSets, choose, choose_oracle
 from unlearn_lit.models.base import Backbone
+from unlearn_lit.selection import Choice, Headroom, SelectionRule, SelectionSets, StepSearch, selection_sets
+from unlearn_lit.selection.headroom import oracle_summary
 
 log = logging.getLogger(__name__)
 
 PRESETS = ("default", "paper")
 SELECTS = ("rule", "oracle", "fixed")
 DAMPINGS = ("relative", "absolute")
-TARGETS = ("auto", "val_loss", "class")
-NAN_ROW = ("damage", "forget_loss", "val_loss", "forget_acc", "val_acc")
 
 
 @dataclass
@@ -60,8 +54,8 @@ class SOConfig:
     Attributes:
         preset: ``default`` (η = τ/|D_r|, relative λ) or ``paper`` (absolute η grid ``etas``, absolute
             ``lam``, η × |θ|/|θ_updated| for masked versions).
-        select: ``rule`` (RT-free), ``oracle`` (closest to RT, analysis only; needs
-            ``inputs.extra["rt_metrics"]`` and ``inputs.extra["evaluate"]``) or ``fixed``.
+        select: ``rule`` (RT-free), ``oracle`` (closest to RT, analysis only; needs ``rt`` in the run's
+            methods) or ``fixed``.
         tau: τ for ``select="fixed"``.
         c: relative damping for ``select="fixed"``.
         damping: ``relative`` (λ = c · mean F̂_r over the updated entries) or ``absolute`` (λ = ``lam``).
@@ -75,9 +69,7 @@ class SOConfig:
         max_extend: decades added beyond an edge of the τ grid when the rule points past it.
         etas: the paper preset's η grid.
         eta: the paper preset's η for ``select="fixed"``.
-        eps: damage bound of the rule (mean KL on the retain slice, nats).
-        target: ``val_loss`` (random forgetting), ``class`` (class forgetting) or ``auto`` (from the
-            datamodule's forget policy).
+        rule: the RT-free selection rule (guard and target; METHOD.md §5).
         fisher: ``per_example`` or ``per_batch``.
         fisher_examples: seeded subsample of D_r for the Fisher (None = all of D_r).
         chunk_size: examples whose per-example gradients are held at once.
@@ -95,12 +87,11 @@ class SOConfig:
     taus: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)
     cs: tuple[float, ...] = (0.01, 0.1, 1.0)
     screen: int | None = 64
-    refine: int = 2
+    refine: int = 3
     max_extend: int = 2
     etas: tuple[float, ...] = (1e-7, 2e-7, 5e-7, 1e-6)
     eta: float = 1e-6
-    eps: float = 0.02
-    target: str = "auto"
+    rule: SelectionRule = field(default_factory=SelectionRule)
     fisher: str = "per_example"
     fisher_examples: int | None = 1024
     chunk_size: int = 8
@@ -113,7 +104,6 @@ class SOConfig:
             ("preset", self.preset, PRESETS),
             ("select", self.select, SELECTS),
             ("damping", self.damping, DAMPINGS),
-            ("target", self.target, TARGETS),
             ("fisher", self.fisher, FISHER_MODES),
         ):
             if value not in choices:
@@ -122,8 +112,10 @@ class SOConfig:
         for name, grid in grids.items():
             if not grid or any(v <= 0 for v in grid):
                 raise ValueError(f"{name} must be a non-empty tuple of positive numbers, got {grid}")
-        if min(self.tau, self.c, self.eta, self.eps) <= 0 or self.lam < 0:
-            raise ValueError("tau, c, eta and eps must be positive and lam non-negative")
+        if isinstance(self.rule, dict):  # plain YAML / JSON overrides
+            self.rule = SelectionRule(**self.rule)
+        if min(self.tau, self.c, self.eta) <= 0 or self.lam < 0:
+            raise ValueError("tau, c and eta must be positive and lam non-negative")
         for name in ("fisher_examples", "screen"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be None or >= 1, got {getattr(self, name)}")
@@ -148,11 +140,13 @@ def run(inputs: UnlearnInputs, cfg: SOConfig) -> MethodResult:
     t1 = time.perf_counter()
     grad_sum, _ = forget_gradient_sum(model, dm.forget_dataloader(batch_size=cfg.batch_size), sel)
     t2 = time.perf_counter()
-    sets = inputs.extra.get("selection_sets") or selection_sets(
+    sets = inputs.selection_sets or selection_sets(
         model, dm, cfg.selection_retain, cfg.selection_val, inputs.seed
     )
     t3 = time.perf_counter()
-    result = apply_so(model, sel, fisher, grad_sum, n_retain, cfg, sets, target_for(cfg, dm), inputs.extra)
+    result = apply_so(
+        model, sel, fisher, grad_sum, n_retain, cfg, sets, cfg.rule.resolve(dm), inputs.headroom
+    )
     result.info["time_selection_s"] += t3 - t2  # building the selection sets counts as selection
     result.info.update(
         time_fisher_s=t1 - t0,
@@ -160,13 +154,13 @@ def run(inputs: UnlearnInputs, cfg: SOConfig) -> MethodResult:
         fisher_examples=fisher.count,
         config=asdict(cfg),
     )
-    _log_cost(result.info, inputs.extra.get("phase1_time_s"))
+    _log_cost(result.info, inputs.phase1_time_s)
     return result
 
 
 def _log_cost(info: dict, phase1_s: float | None) -> None:
-    """Logs the time split; selection should cost no more than phase 1 (METHOD.md §5)."""
-    budget = phase1_s if phase1_s is not None else info["time_fisher_s"] + info["time_forget_grad_s"]
+    """Logs the time split; selection should cost no more than phase 1 (METHOD.md §5), when phase 1 ran."""
+    budget = phase1_s if phase1_s else info["time_fisher_s"] + info["time_forget_grad_s"]
     info["selection_over_budget"] = info["time_selection_s"] / max(budget, 1e-9)
     log.info(
         "SO cost: fisher %.2fs, forget grad %.2fs, selection %.2fs over %d candidates (%.2fx of %s)",
@@ -175,48 +169,13 @@ def _log_cost(info: dict, phase1_s: float | None) -> None:
         info["time_selection_s"],
         info["num_candidates"],
         info["selection_over_budget"],
-        "phase 1" if phase1_s is not None else "the statistics",
+        "phase 1" if phase1_s else "the statistics",
     )
-    if info["selection_over_budget"] > 1.0:
+    if phase1_s and info["selection_over_budget"] > 1.0:
         log.warning(
             "SO selection cost %.2fx its budget; shrink the grid or the selection sets",
             info["selection_over_budget"],
         )
-
-
-def target_for(cfg: SOConfig, datamodule: Any) -> str:
-    """The selection target: ``class`` for class forgetting, else ``val_loss`` (``auto`` reads the policy)."""
-    if cfg.target != "auto":
-        return cfg.target
-    policy = getattr(getattr(datamodule, "forget_spec", None), "policy", "random")
-    return "class" if policy == "class" else "val_loss"
-
-
-def selection_sets(model: Backbone, datamodule: Any, n_retain: int, n_val: int, seed: int) -> SelectionSets:
-    """A seeded retain slice, D_f and the first ``n_val`` examples of D_v, on the model's device, with
-    θ*'s reference predictions."""
-    device = next(model.parameters()).device
-    return SelectionSets(
-        model,
-        first_examples(datamodule.retain_dataloader(subsample=n_retain, seed=seed), device=device),
-        first_examples(datamodule.forget_dataloader(), device=device),
-        first_examples(datamodule.val_dataloader(), n_val, device),
-    )
-
-
-def first_examples(
-    batches: Iterable[dict[str, Tensor]], n: int | None = None, device: torch.device | None = None
-) -> list[dict[str, Tensor]]:
-    """Batches holding the first ``n`` examples (all when None; the last one trimmed), moved to ``device``."""
-    out, seen = [], 0
-    for batch in batches:
-        if n is not None and seen >= n:
-            break
-        keep = batch_size(batch) if n is None else min(batch_size(batch), n - seen)
-        batch = {k: v[:keep] if isinstance(v, Tensor) else v for k, v in batch.items()}
-        out.append(to_device(batch, device) if device is not None else batch)
-        seen += keep
-    return out
 
 
 class _Step:
@@ -261,7 +220,7 @@ def apply_so(
     cfg: SOConfig,
     sets: SelectionSets | None,
     target: str = "val_loss",
-    extra: Mapping[str, Any] | None = None,
+    headroom: Headroom | None = None,
 ) -> MethodResult:
     """Selects the step on the selection sets and returns θ_u = θ + η · u as a new model.
 
@@ -274,31 +233,49 @@ def apply_so(
         cfg: the SO config.
         sets: selection sets (None only with ``select="fixed"``).
         target: ``val_loss`` or ``class``.
-        extra: ``rt_metrics`` and ``evaluate`` for the oracle mode.
+        headroom: scores every candidate against RT (the oracle's Avg.Gap; ``select="oracle"``).
 
     Raises:
         UnlearningFailed: NaN/inf statistics or update, or every candidate diverged; ``original`` is untouched.
     """
     check_finite(grad_sum, "forget gradient sum")
     check_finite(fisher.sumsq, "retain Fisher")
-    if cfg.select == "oracle":
-        _oracle(extra)
     if sets is None and cfg.select != "fixed":
         raise ValueError(f'select="{cfg.select}" needs selection sets; only select="fixed" runs without them')
     t0 = time.perf_counter()
     paper = cfg.preset == "paper"
     scale = sel.total / max(sel.numel, 1) if paper else 1.0 / n_retain  # η = grid value × scale
-    search = _Search(original, _Step(original, sel, fisher, grad_sum, scale), cfg, sets, target, extra)
-    step, rows = search.step, search.rows
+    step = _Step(original, sel, fisher, grad_sum, scale)
+
+    def describe(c: float | None, value: float) -> dict[str, float]:
+        return {"eta": value * scale, "lambda": step.damping(c, cfg.lam)}
+
+    search = StepSearch(
+        original,
+        step.model,
+        lambda c, value: step.load(c, cfg.lam, value),
+        describe,
+        sets,
+        cfg.rule,
+        target,
+        screen=cfg.screen,
+        headroom=headroom,
+        oracle=cfg.select == "oracle",
+    )
+    rows = search.rows
     cs: list[float | None] = [None] if paper or cfg.damping == "absolute" else list(cfg.cs)
-    if not sel.names:
-        rows.append({"stage": "none", "c": None, "value": 0.0, "eta": 0.0, "lambda": 0.0})
-        choice = Choice(0, "nothing to update: the mask selects no entry")
-    elif cfg.select == "fixed":
-        search.evaluate(None if cs == [None] else cfg.c, cfg.eta if paper else cfg.tau, "full")
-        choice = Choice(0, "fixed hyperparameters (no selection)")
-    else:
-        choice = search.run(cs, cfg.etas if paper else cfg.taus, refine=not paper)
+    try:
+        if not sel.names:
+            rows.append({"stage": "none", "c": None, "value": 0.0, "eta": 0.0, "lambda": 0.0})
+            choice = Choice(0, "nothing to update: the mask selects no entry")
+        elif cfg.select == "fixed":
+            search.evaluate(None if cs == [None] else cfg.c, cfg.eta if paper else cfg.tau, "full")
+            choice = Choice(0, "fixed hyperparameters (no selection)")
+        else:
+            choice = search.run(cs, cfg.etas if paper else cfg.taus, refine=0 if paper else cfg.refine,
+                                max_extend=cfg.max_extend)  # fmt: skip
+    except ValueError as err:
+        raise UnlearningFailed(f"SO selection failed: {err}") from err
     best = rows[choice.index]
     if sel.names and not step.load(best["c"], cfg.lam, best["value"]):
         raise UnlearningFailed(f"the SO update has NaN/inf entries (c={best['c']}, step={best['value']:g})")
@@ -317,7 +294,9 @@ def apply_so(
         "choice": choice.index,
         "reason": choice.reason,
         "oracle": choice.oracle,
+        "kept_original": best["value"] == 0.0,
         "target": target,
+        "guard": cfg.rule.guard,
         "num_candidates": len(rows),
         "time_selection_s": time.perf_counter() - t0,
         "buffer_bytes": {**buffers, "total": sum(buffers.values())},
@@ -326,114 +305,7 @@ def apply_so(
         "params_with_selected_entries": len(sel.names),
         "n_retain": n_retain,
         "mean_fisher": step.mean_fisher,
+        "selection_ref": None if sets is None else dict(sets.ref),  # θ*'s row: re-apply any guard offline
+        **oracle_summary(rows),
     }
     return MethodResult(step.model, hparams, rows, info)
-
-
-class _Search:
-    """The candidate table: a coarse grid screened on a subset of the selection sets, extended past an
-    edge the choice lands on, then the choice and a local bisection measured on the full sets."""
-
-    def __init__(self, original: Backbone, step: _Step, cfg: SOConfig, sets, target: str, extra) -> None:
-        self.step, self.cfg, self.target, self.extra = step, cfg, target, extra
-        self.sets = {"full": sets, "screen": _subsets(original, sets, cfg.screen)}
-        self.rows: list[dict[str, Any]] = []
-
-    def evaluate(self, c: float | None, value: float, stage: str) -> None:
-        if any(r["stage"] == stage and r["c"] == c and math.isclose(r["value"], value) for r in self.rows):
-            return
-        finite = self.step.load(c, self.cfg.lam, value)
-        lam = self.step.damping(c, self.cfg.lam)
-        row = {"stage": stage, "c": c, "value": value, "eta": value * self.step.scale, "lambda": lam}
-        if self.sets[stage] is not None:
-            row.update(
-                self.sets[stage].measure(self.step.model) if finite else dict.fromkeys(NAN_ROW, math.nan)
-            )
-        if self.cfg.select == "oracle" and finite:
-            row.update({f"eval/{k}": v for k, v in _oracle(self.extra)[1](self.step.model).items()})
-        self.rows.append(row)
-
-    def choose(self, stage: str) -> Choice:
-        idx = [i for i, r in enumerate(self.rows) if r["stage"] == stage]
-        choice = _choose([self.rows[i] for i in idx], self.cfg, self.target, self.extra)
-        return Choice(idx[choice.index], choice.reason, choice.oracle)
-
-    def run(self, cs: list[float | None], grid: tuple[float, ...], refine: bool) -> Choice:
-        for c in cs:
-            for value in grid:
-                self.evaluate(c, value, "screen")
-        choice = self.choose("screen")
-        for _ in range(self.cfg.max_extend):  # a decade past the edge the rule points beyond
-            row = self.rows[choice.index]
-            values = sorted(r["value"] for r in self.rows if r["c"] == row["c"])
-            way = self.direction(row)
-            if way >= 0 and row["value"] == values[-1]:
-                self.evaluate(row["c"], row["value"] * 10, "screen")
-            elif way <= 0 and row["value"] == values[0]:
-                self.evaluate(row["c"], row["value"] / 10, "screen")
-            else:
-                break
-            choice = self.choose("screen")
-        row = self.rows[choice.index]
-        self.evaluate(row["c"], row["value"], "full")
-        choice = self.choose("full")
-        for _ in range(self.cfg.refine if refine else 0):  # bisect in log τ towards the rule's target
-            row = self.rows[choice.index]
-            values = sorted({r["value"] for r in self.rows if r["c"] == row["c"]})
-            below = [v for v in values if v < row["value"]]
-            above = [v for v in values if v > row["value"]]
-            way = self.direction(row)
-            if way >= 0:
-                self.evaluate(
-                    row["c"], math.sqrt(row["value"] * (above[0] if above else row["value"] * 10)), "full"
-                )
-            if way <= 0:
-                self.evaluate(
-                    row["c"], math.sqrt(row["value"] * (below[-1] if below else row["value"] / 10)), "full"
-                )
-            choice = self.choose("full")
-        return choice
-
-    def direction(self, row: dict[str, Any]) -> int:
-        """+1 if a larger step should be closer to the rule's target, -1 if a smaller one, 0 if unknown."""
-        if self.cfg.select == "oracle":
-            return 0
-        if not row["damage"] <= self.cfg.eps:
-            return -1
-        if self.target == "class":
-            return 1
-        return 1 if row["forget_loss"] < row["val_loss"] else -1
-
-
-def _subsets(original: Backbone, sets: SelectionSets | None, n: int | None) -> SelectionSets | None:
-    """The first ``n`` examples of each selection set (the coarse screen), or ``sets`` itself."""
-    if sets is None or n is None:
-        return sets
-    return SelectionSets(
-        original, *(first_examples(getattr(sets, k), n) for k in ("retain", "forget", "val"))
-    )
-
-
-def _choose(rows: list[dict[str, Any]], cfg: SOConfig, target: str, extra) -> Choice:
-    try:
-        if cfg.select == "oracle":
-            rt, _ = _oracle(extra)
-            return choose_oracle(rows, lambda r: _gap(r, rt))
-        return choose(rows, eps=cfg.eps, target=target)
-    except ValueError as err:
-        raise UnlearningFailed(f"SO selection failed: {err}") from err
-
-
-def _oracle(extra: Mapping[str, Any] | None) -> tuple[dict[str, float], Any]:
-    extra = extra or {}
-    if "rt_metrics" not in extra or not callable(extra.get("evaluate")):
-        raise ValueError(
-            'select="oracle" needs inputs.extra["rt_metrics"] (dict) and inputs.extra["evaluate"] (model -> dict)'
-        )
-    return extra["rt_metrics"], extra["evaluate"]
-
-
-def _gap(row: Mapping[str, Any], rt: Mapping[str, float]) -> float:
-    """Mean absolute difference to RT over the metrics both report (ORACLE, analysis only)."""
-    diffs = [abs(row[f"eval/{k}"] - v) for k, v in rt.items() if f"eval/{k}" in row]
-    return sum(diffs) / len(diffs) if diffs else math.nan

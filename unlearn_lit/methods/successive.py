@@ -28,9 +28,9 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 from unlearn_lit.data.splits import rng
 from unlearn_lit.methods.base import UnlearnInputs
 from unlearn_lit.methods.fisher import Fisher, ParamSelection, forget_gradient_sum, retain_fisher
-from unlearn_lit.methods.selection import SelectionSets
-from unlearn_lit.methods.so import SOConfig, apply_so, first_examples, target_for
+from unlearn_lit.methods.so import SOConfig, apply_so
 from unlearn_lit.models.base import Backbone
+from unlearn_lit.selection import SelectionSets, first_examples
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,8 @@ class RequestData:
             dm.retain_dataloader(subsample=cfg.selection_retain, seed=inputs.seed), device=self.device
         )
         self.val = first_examples(dm.val_dataloader(), cfg.selection_val, self.device)
+        spec = getattr(dm, "forget_spec", None)
+        self.exclude = tuple(spec.classes) if getattr(spec, "policy", None) == "class" else ()
 
     def loader(self, data: Dataset) -> DataLoader:
         return DataLoader(data, batch_size=self.cfg.batch_size, collate_fn=self.collate)
@@ -91,7 +93,7 @@ class RequestData:
 
     def sets(self, model: Backbone, ts: Sequence[int]) -> SelectionSets:
         forget = first_examples(self.loader(self.forget(ts)), device=self.device)
-        return SelectionSets(model, self.slice, forget, self.val)
+        return SelectionSets(model, self.slice, forget, self.val, exclude_labels=self.exclude)
 
 
 def memory_free(
@@ -106,7 +108,7 @@ def memory_free(
 
     Args:
         inputs: θ*, the data (the forget set is split into requests), ``param_mask`` used when
-            ``mask_fn`` is None (None = full-parameter SO), seed and ``extra``.
+            ``mask_fn`` is None (None = full-parameter SO) and seed.
         cfg: the SO config (selection per request; the forget set of the selection is part t).
         num_requests: R.
         mask_fn: ``(model, forget_loader, retain_loader) -> param_mask | None`` recomputing the mask.
@@ -122,7 +124,7 @@ def memory_free(
         fisher = retain_fisher(model, retain_loader, sel, cfg.fisher, cfg.chunk_size, desc=f"fisher t={t}")
         grad_sum, _ = forget_gradient_sum(model, forget_loader, sel, desc=f"forget grad t={t}")
         sets = data.sets(model, [t])
-        res = apply_so(model, sel, fisher, grad_sum, n_retain, cfg, sets, _target(inputs, cfg), inputs.extra)
+        res = apply_so(model, sel, fisher, grad_sum, n_retain, cfg, sets, _target(inputs, cfg))
         model = res.model
         results.append(_record(t, data, res, on_request, keep_models, results))
     return results
@@ -196,9 +198,7 @@ def memory_aided(
         stats.advance()
         sel, fisher, grad_sum = stats.current(mask)
         sets = data.sets(original, removed)
-        res = apply_so(
-            original, sel, fisher, grad_sum, n_retain, cfg, sets, _target(inputs, cfg), inputs.extra
-        )
+        res = apply_so(original, sel, fisher, grad_sum, n_retain, cfg, sets, _target(inputs, cfg))
         results.append(_record(t, data, res, on_request, keep_models, results))
     return results
 
@@ -221,7 +221,7 @@ def _trainable(model: Backbone, mask: dict[str, Tensor] | None) -> dict[str, Ten
 
 
 def _target(inputs: UnlearnInputs, cfg: SOConfig) -> str:
-    return target_for(cfg, inputs.datamodule)
+    return cfg.rule.resolve(inputs.datamodule)
 
 
 def _record(t, data: RequestData, res, on_request: Hook | None, keep: bool, results: list) -> RequestResult:

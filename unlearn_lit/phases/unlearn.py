@@ -45,7 +45,8 @@ class OptimConfig:
 
     Attributes:
         optimizer: ``adamw`` or ``sgd`` (with momentum).
-        lr: peak learning rate.
+        lr: peak learning rate (None: chosen by the caller, e.g. scaled to the model by the
+            fine-tuning methods).
         weight_decay: decoupled (AdamW) or coupled (SGD) weight decay.
         momentum: SGD momentum.
         betas: AdamW betas.
@@ -53,7 +54,7 @@ class OptimConfig:
     """
 
     optimizer: str = "adamw"
-    lr: float = 1e-5
+    lr: float | None = 1e-5
     weight_decay: float = 0.01
     momentum: float = 0.9
     betas: tuple[float, float] = (0.9, 0.999)
@@ -64,7 +65,7 @@ class OptimConfig:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; valid choices: {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown lr schedule {self.schedule!r}; valid choices: {', '.join(SCHEDULES)}")
-        if self.lr <= 0 or self.weight_decay < 0:
+        if (self.lr is not None and self.lr <= 0) or self.weight_decay < 0:
             raise ValueError(f"need lr > 0 and weight_decay >= 0, got {self.lr} and {self.weight_decay}")
 
 
@@ -97,6 +98,8 @@ class MaskedUnlearning(L.LightningModule):
         optim: OptimConfig,
     ) -> None:
         super().__init__()
+        if optim.lr is None:
+            raise ValueError("MaskedUnlearning needs a learning rate: optim.lr is None (resolve it first)")
         self.model = model
         # a frozen copy of θ*, kept out of the module tree (no state_dict entry, no train/eval switching)
         self._reference = [] if original is None else [copy.deepcopy(original).eval().requires_grad_(False)]

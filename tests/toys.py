@@ -1,4 +1,6 @@
-"""Toy unlearning problems on the real DataModule contract: tiny BERT / tiny ViT, 64 training examples."""
+"""Toy unlearning problems on the real DataModule contract: tiny BERT / tiny ViT, 64 training examples.
+
+``toy_inputs`` is a fixture of every test (imported by the root conftest)."""
 
 from __future__ import annotations
 
@@ -57,7 +59,7 @@ def random_unit_mask(backbone, seed: int = 0) -> dict[str, torch.Tensor]:
 def toy_inputs():
     """Factory ``(backbone name, masked) -> UnlearnInputs`` on a fresh tiny backbone."""
 
-    def make(name: str, masked: bool = True, seed: int = 0, **extra) -> UnlearnInputs:
+    def make(name: str, masked: bool = True, seed: int = 0, **fields) -> UnlearnInputs:
         backbone = build_backbone(name, num_labels=NUM_LABELS[name])
         return UnlearnInputs(
             original=backbone,
@@ -65,7 +67,7 @@ def toy_inputs():
             layout=unit_layout(backbone),
             param_mask=random_unit_mask(backbone, seed) if masked else None,
             seed=seed,
-            extra=extra,
+            **fields,
         )
 
     return make

@@ -1,12 +1,12 @@
 """Checkpoint selection and early stopping for fine-tuning methods, without RT (METHOD.md §5).
 
 Fine-tuning methods over- or under-forget depending on the number of steps and the learning rate.
-:class:`CheckpointSelection` measures the fixed selection sets (retain slice, forget set, validation
-set; :class:`~unlearn_lit.methods.selection.SelectionSets`) at step 0 (θ* itself) and every k optimizer
-steps, keeps the candidate table, keeps the weights of the best candidate so far under the RT-free
-rule (:func:`~unlearn_lit.methods.selection.choose`) in CPU memory, stops once the forget set has
-passed its target (forget loss at or above the validation loss; forget accuracy at 0 for class
-forgetting) plus ``patience`` evaluations, and restores the chosen weights exactly when training ends.
+:class:`CheckpointSelection` measures the selection sets (:class:`~unlearn_lit.selection.sets.SelectionSets`)
+at step 0 (θ* itself) and every k optimizer steps, keeps the candidate table and, in CPU memory, the
+weights of the best candidate so far under the RT-free rule
+(:class:`~unlearn_lit.selection.rule.SelectionRule`), stops once the forget set has passed its target
+plus ``patience`` evaluations, and restores the chosen weights exactly when training ends. With a
+:class:`~unlearn_lit.selection.headroom.Headroom`, every candidate is also scored against RT (analysis).
 
 Only trainable parameters are kept: the hard freeze guarantees the others never change.
 """
@@ -21,7 +21,9 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from unlearn_lit.methods.selection import TARGETS, Choice, SelectionSets, choose
+from unlearn_lit.selection.headroom import Headroom
+from unlearn_lit.selection.rule import TARGETS, Choice, SelectionRule
+from unlearn_lit.selection.sets import SelectionSets
 
 log = logging.getLogger(__name__)
 
@@ -30,30 +32,32 @@ class CheckpointSelection(L.Callback):
     """Evaluates candidates during training and restores the one the RT-free rule chooses.
 
     Args:
-        sets: the selection sets (anything with ``measure(model) -> dict`` of the selection keys).
-        every_n_steps: optimizer steps between two evaluations.
-        eps: damage bound (mean KL from θ* on the retain slice, nats).
+        sets: the selection sets (anything with ``measure(model) -> dict`` and a reference row ``ref``).
+        rule: the RT-free rule.
         target: ``val_loss`` (random forgetting) or ``class`` (class forgetting).
+        every_n_steps: optimizer steps between two evaluations.
         patience: evaluations to continue after the forget set first passed its target (None = never
             stop early).
         class_target: forget accuracy that counts as forgotten for ``class`` (a never-seen class: 0).
+        headroom: scores every candidate against RT (benchmarks only; never used to choose).
     """
 
     def __init__(
         self,
         sets: SelectionSets,
+        rule: SelectionRule,
+        target: str,
         every_n_steps: int = 10,
-        eps: float = 0.02,
-        target: str = "val_loss",
         patience: int | None = 2,
         class_target: float = 0.0,
+        headroom: Headroom | None = None,
     ) -> None:
         if target not in TARGETS:
             raise ValueError(f"unknown selection target {target!r}; valid choices: {', '.join(TARGETS)}")
         if every_n_steps < 1 or (patience is not None and patience < 0):
             raise ValueError(f"need every_n_steps >= 1 and patience >= 0, got {every_n_steps}, {patience}")
-        self.sets, self.every_n_steps, self.eps, self.target = sets, every_n_steps, eps, target
-        self.patience, self.class_target = patience, class_target
+        self.sets, self.rule, self.target, self.every_n_steps = sets, rule, target, every_n_steps
+        self.patience, self.class_target, self.headroom = patience, class_target, headroom
         self.table: list[dict[str, float]] = []
         self.choice: Choice | None = None
         self.passed_at: int | None = None  # evaluation at which the forget set first passed its target
@@ -66,7 +70,8 @@ class CheckpointSelection(L.Callback):
 
     # ---------------------------------------------------------------------------------- hooks
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        _move_sets(self.sets, pl_module.device)
+        if hasattr(self.sets, "to"):
+            self.sets.to(pl_module.device)
         self._evaluate(trainer, pl_module)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -82,16 +87,21 @@ class CheckpointSelection(L.Callback):
             for name, value in self._best.items():
                 params[name].copy_(value)
         log.info(
-            "checkpoint selection: step %s of %d (%s)", self.chosen_step, trainer.global_step, self.choice
+            "checkpoint selection: step %s of %d (%s)",
+            self.chosen_step,
+            trainer.global_step,
+            self.choice.reason,
         )
 
     # ------------------------------------------------------------------------------- internals
     def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         model = getattr(pl_module, "model", pl_module)
         row = {"step": trainer.global_step, **self.sets.measure(model)}
+        if self.headroom is not None:
+            row.update(self.headroom(model))
         self.table.append(row)
         previous = self.choice
-        self.choice = choose(self.table, eps=self.eps, target=self.target)
+        self.choice = self.rule.choose(self.table, self.sets.ref, self.target)
         if self.choice.index == len(self.table) - 1:
             self._best = {n: p.detach().to("cpu", copy=True) for n, p in _trainable(pl_module).items()}
         elif previous is None or self.choice.index != previous.index:  # the rule is an argmin: cannot happen
@@ -99,9 +109,11 @@ class CheckpointSelection(L.Callback):
                 f"selection moved to candidate {self.choice.index}, whose weights were not kept"
             )
         if trainer.logger is not None:
-            metrics = {f"unlearn/select/{k}": float(v) for k, v in row.items() if k != "step"}
+            metrics = {
+                f"unlearn/select/{k}": float(v) for k, v in row.items() if k != "step" and "/" not in k
+            }
             trainer.logger.log_metrics(metrics, step=trainer.global_step)
-        if self.passed_at is None and self._passed(row):
+        if self.passed_at is None and self.rule.passed(row, self.target, self.class_target):
             self.passed_at = len(self.table) - 1
         if self.patience is not None and self.passed_at is not None:
             if len(self.table) - 1 - self.passed_at >= self.patience and not trainer.should_stop:
@@ -109,11 +121,6 @@ class CheckpointSelection(L.Callback):
                 log.info(
                     "forget set passed its target at step %d; stopping", self.table[self.passed_at]["step"]
                 )
-
-    def _passed(self, row: dict[str, float]) -> bool:
-        if self.target == "class":
-            return row["forget_acc"] <= self.class_target
-        return row["forget_loss"] >= row["val_loss"]
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -135,17 +142,3 @@ def _trainable(pl_module: L.LightningModule) -> dict[str, nn.Parameter]:
         return pl_module.trainable_parameters()
     model = getattr(pl_module, "model", pl_module)
     return {n: p for n, p in model.named_parameters() if p.requires_grad}
-
-
-def _move_sets(sets: Any, device: torch.device) -> None:
-    """Moves the pre-collated selection batches to the model's device (once; a no-op on CPU)."""
-    for attr in ("retain", "forget", "val"):
-        batches = getattr(sets, attr, None)
-        if batches:
-            setattr(sets, attr, [{k: _to(v, device) for k, v in b.items()} for b in batches])
-    if getattr(sets, "reference", None):
-        sets.reference = [r.to(device) for r in sets.reference]
-
-
-def _to(value: Any, device: torch.device) -> Any:
-    return value.to(device) if torch.is_tensor(value) else value

@@ -1,0 +1,214 @@
+"""Benchmark of the RT-free selection (METHOD.md §5): rule vs oracle, guard designs, did-not-unlearn rate.
+
+For each setup and seed s this runs the whole comparison (:func:`unlearn_lit.run.run`) with the seed s
+for everything stochastic **including θ* and RT** (``data_seed`` and the training recipe's seed: method
+rankings can flip with the training seed, METHOD.md §5) and the default selection rule. Every
+selection candidate is also evaluated against RT (``headroom``), so each method row carries
+
+- ``avg_gap``: Avg.Gap (points) of the candidate the rule chose -- what a user without RT gets;
+- ``oracle``: Avg.Gap of the best candidate the method evaluated -- the rule's headroom;
+- ``unlearned``: whether the method changed the model at all (kept θ* = did not unlearn).
+
+Because every candidate carries its measurements, θ*'s reference row and its Avg.Gap, the other guard
+designs of :class:`~unlearn_lit.selection.SelectionRule` (``gap``, and the old fixed KL bound ``kl`` at
+0.02 and 0.05 nats) are re-applied offline to the same candidate tables (full-stage candidates for the
+SO family, every checkpoint for fine-tuning methods); their columns show what each guard would have
+chosen among the same candidates. Printed per setup and method: mean ± std over seeds of Avg.Gap under
+each guard and under the oracle, the original's Avg.Gap, how often the method did not unlearn, and paired
+bootstrap 95% confidence intervals of MAPE-SO − SO and MAPE-SO − random_so.
+
+Setups (offline): ``digits_random`` (tiny ViT, digits, 128 random forget examples), ``digits_class``
+(digits, class 3 forgotten), ``fmnist_class`` (ViT on Fashion-MNIST capped at 6,000 training examples,
+class 7 "Sneaker" forgotten), ``minilm_random`` (all-MiniLM-L6-v2 on 2,000 bundled tweets, 128 random).
+
+    python experiments/bench_selection.py --seeds 0 1 2 3 4 --out runs/bench_selection
+    python experiments/bench_selection.py --setups minilm_random --seeds 0 --out runs/bench_selection
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import platform
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import common
+import numpy as np
+
+log = logging.getLogger("experiments.bench_selection")
+
+METHODS = ["rt", "so", "mape_so", "random_so", "ga", "mape_ga", "gd", "npo", "ft", "salun", "ssd"]
+VIT = {"backbone": "vit_digits", "recipe": "vit_small", "mask": {"objective": "mlr", "sparsity": 0.9}}
+SETUPS: dict[str, dict[str, Any]] = {
+    "digits_random": {**VIT, "data": {"name": "digits", "forget": "random", "forget_size": 128}},
+    "digits_class": {**VIT, "data": {"name": "digits", "forget": "class", "forget_classes": [3]}},
+    "fmnist_class": {
+        **VIT,
+        "backbone": "vit_fashion_mnist",
+        "data": {
+            "name": "fashion_mnist",
+            "forget": "class",
+            "forget_classes": [7],
+            "max_train": 6000,
+            "max_test": 2000,
+        },
+    },  # fmt: skip
+    "minilm_random": {
+        "backbone": "minilm",
+        "recipe": "glue",
+        "recipe_overrides": {"epochs": 2, "lr": 1e-4, "batch_size": 32},
+        "mask": {"objective": "mlr", "sparsity": 0.9},
+        "data": {
+            "name": "tweets",
+            "forget": "random",
+            "forget_size": 128,
+            "max_train": 2000,
+            "max_test": 1000,
+        },
+        "method_options": {m: {"fisher": "per_batch"} for m in ("so", "mape_so", "random_so")},
+    },
+}
+# Guards re-applied offline to the same candidates: column -> SelectionRule fields.
+GUARDS = {
+    "noise": {},
+    "gap": {"guard": "gap"},
+    "kl_0.02": {"guard": "kl", "eps": 0.02},
+    "kl_0.05": {"guard": "kl", "eps": 0.05},
+}
+
+
+def setup_config(name: str, seed: int, threads: int) -> dict[str, Any]:
+    """The flat RunConfig fields of one setup and seed (θ* and RT trained with this seed too)."""
+    cfg = common.merge(SETUPS[name], common.seed_overrides(seed))
+    cfg = common.merge(cfg, {"data": {"data_seed": seed}, "recipe_overrides": {"seed": seed}})
+    return {**cfg, "methods": METHODS, "table": f"bench_selection_{name}", "threads": threads,
+            "progress_bar": False, "headroom": True}  # fmt: skip
+
+
+def reselect(
+    rows: list[Mapping[str, Any]], ref: Mapping[str, Any], target: str, fields: Mapping[str, Any]
+) -> float:
+    """Avg.Gap (points) of the candidate a guard picks among ``rows`` (NaN when none is scored)."""
+    from unlearn_lit.selection import ORACLE_KEY, SelectionRule
+
+    rows = [r for r in rows if r.get("stage", "full") == "full" and ORACLE_KEY in r]
+    if not rows or ref is None:
+        return math.nan
+    try:
+        choice = SelectionRule(**fields).choose(rows, ref, target)
+    except ValueError:
+        return math.nan
+    return 100 * rows[choice.index][ORACLE_KEY]
+
+
+def method_rows(summary: Mapping[str, Any], setup: str, seed: int) -> list[dict[str, Any]]:
+    """One row per method of one run: Avg.Gap under the rule, every guard offline, the oracle."""
+    out = []
+    original = 100 * summary["methods"]["original"]["avg_gap"]
+    for name, row in summary["methods"].items():
+        if name in ("original", "rt"):
+            continue
+        h = summary["hparams"].get(name, {})
+        info, cands = h.get("info", {}), h.get("candidates", [])
+        rec: dict[str, Any] = {"setup": setup, "seed": seed, "method": name, "original": original,
+                               "avg_gap": 100 * row["avg_gap"], "unlearned": float(bool(row.get("unlearned"))),
+                               "oracle": 100 * row["oracle_avg_gap"] if row.get("oracle_avg_gap") is not None
+                               else math.nan,
+                               "ua": 100 * row["forget_acc"], "ra": 100 * row["retain_acc"],
+                               "ta": 100 * row["test_acc"]}  # fmt: skip
+        for col, fields in GUARDS.items():
+            rec[f"guard_{col}"] = reselect(
+                cands, info.get("selection_ref"), info.get("target", "val_loss"), fields
+            )
+        out.append(rec)
+    for name, why in summary.get("failed", {}).items():
+        out.append({"setup": setup, "seed": seed, "method": name, "original": original, "avg_gap": math.nan,
+                    "unlearned": 0.0, "oracle": math.nan, "failed": why})  # fmt: skip
+    rt = summary["methods"]["rt"]
+    out.append({"setup": setup, "seed": seed, "method": "rt", "original": original, "avg_gap": 0.0,
+                "ua": 100 * rt["forget_acc"], "ra": 100 * rt["retain_acc"], "ta": 100 * rt["test_acc"]})  # fmt: skip
+    return out
+
+
+def bootstrap_ci(diffs: np.ndarray, n: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    """Paired bootstrap 95% confidence interval of the mean of ``diffs`` (percentile method)."""
+    if diffs.size < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    means = diffs[rng.integers(0, diffs.size, size=(n, diffs.size))].mean(1)
+    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def paired_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    lines = [
+        "| setup | comparison | mean Δ Avg.Gap | 95% CI (paired bootstrap) | seeds lower |",
+        "|---|---|---|---|---|",
+    ]
+    for setup in dict.fromkeys(r["setup"] for r in rows):
+        cell = {(r["method"], r["seed"]): r["avg_gap"] for r in rows if r["setup"] == setup}
+        for other in ("so", "random_so"):
+            seeds = sorted(s for (m, s) in cell if m == "mape_so" and (other, s) in cell)
+            d = np.array([cell[("mape_so", s)] - cell[(other, s)] for s in seeds], dtype=float)
+            d = d[np.isfinite(d)]
+            lo, hi = bootstrap_ci(d)
+            lines.append(f"| {setup} | mape_so − {other} | {d.mean() if d.size else math.nan:+.2f} | "
+                         f"[{lo:+.2f}, {hi:+.2f}] | {int((d < 0).sum())}/{d.size} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def main_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    cols = ["avg_gap", "oracle", *(f"guard_{g}" for g in GUARDS), "ua", "ra", "ta", "unlearned", "original"]
+    agg = common.aggregate(rows, ("setup", "method"), cols)
+    head = ("| setup | method | Avg.Gap (rule) | oracle | noise | gap | kl 0.02 | kl 0.05 | UA | RA | TA | "
+            "did not unlearn | original |\n|" + "---|" * 13 + "\n")  # fmt: skip
+    lines = []
+    for a in agg:
+        n = a["n"]
+        dnu = "" if a["method"] == "rt" else f"{round(n * (1 - a['unlearned']))}/{n}"
+        cells = [common.fmt(a[c], a[f"{c}_std"]) for c in cols[:-2]]
+        lines.append(f"| {a['setup']} | {a['method']} | {' | '.join(cells)} | {dnu} | {a['original']:.2f} |")
+    return head + "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--setups", nargs="+", default=list(SETUPS), choices=list(SETUPS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", type=Path, default=Path("runs/bench_selection"))
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    import torch
+    import yaml
+
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    for seed in args.seeds:
+        for setup in args.setups:
+            cfg_path = args.out / "configs" / f"{setup}-seed{seed}.yaml"
+            cfg_path.parent.mkdir(parents=True, exist_ok=True)
+            cfg_path.write_text(yaml.safe_dump(setup_config(setup, seed, args.threads), sort_keys=False))
+            summary = common.run_config(cfg_path, {}, args.out / "runs" / f"{setup}-seed{seed}")
+            rows += method_rows(summary, setup, seed)
+            common.write_csv(rows, args.out / "bench_selection_runs.csv")
+    text = (
+        f"# RT-free selection benchmark\n\n`{shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])}` on "
+        f"{platform.machine()}, {torch.get_num_threads()} thread(s); seeds {args.seeds}.\n\n"
+        "Avg.Gap in points, mean ± std over seeds. `rule`: the default (noise) guard as run; `oracle`: the "
+        "best candidate the method evaluated (uses RT); `noise`/`gap`/`kl`: the guard re-applied offline to "
+        "the same candidates.\n\n" + main_table(rows) + "\n" + paired_table(rows)
+    )
+    (args.out / "bench_selection.md").write_text(text)
+    (args.out / "bench_selection.json").write_text(json.dumps(rows, indent=1, default=str))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""The candidate grid of one-step methods (SO-type; METHOD.md §5 "Selection must stay cheap").
+
+A step family θ(c, v) -- a damping choice ``c`` and a step value ``v`` -- is searched without RT:
+
+1. **screen**: the coarse log grid of ``v`` for every ``c``, measured on the first ``screen`` examples of
+   each selection set, extended by a decade while the rule's choice sits on the edge it points past;
+2. **full**: θ* itself (``v = 0``), the screen's choice, then ``refine`` rounds of log-``v`` bisection
+   from the best step > 0 towards the rule's target (smaller while the guard fails), measured on the full
+   selection sets; the final choice is made among these (θ* included: the rule may keep it).
+
+Every candidate stays in the table (``stage``). With a :class:`~unlearn_lit.selection.headroom.Headroom`,
+every candidate is also scored against RT (analysis; ``oracle=True`` chooses by it, labelled ORACLE).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from torch import nn
+
+from unlearn_lit.selection.headroom import ORACLE_KEY, Headroom
+from unlearn_lit.selection.rule import Choice, SelectionRule, choose_oracle
+from unlearn_lit.selection.sets import MEASURES, SelectionSets
+
+Load = Callable[[Any, float], bool]  # writes θ(c, v) into the model; False if non-finite
+Describe = Callable[[Any, float], dict[str, Any]]  # the row's hyperparameter columns
+
+
+class StepSearch:
+    """The candidate table of a one-step method.
+
+    Args:
+        original: θ* (the reference of the screen's subsets).
+        model: the model :attr:`load` writes candidates into.
+        load: ``(c, v) -> finite``.
+        describe: ``(c, v) -> {column: value}`` (e.g. η and λ).
+        sets: the full selection sets (None only for a fixed step).
+        rule: the RT-free rule.
+        target: ``val_loss`` or ``class``.
+        screen: examples of each set for the coarse screen (None = the full sets).
+        headroom: scores every candidate against RT.
+        oracle: choose by the headroom score (analysis only).
+    """
+
+    def __init__(
+        self,
+        original: nn.Module,
+        model: nn.Module,
+        load: Load,
+        describe: Describe,
+        sets: SelectionSets | None,
+        rule: SelectionRule,
+        target: str,
+        screen: int | None = None,
+        headroom: Headroom | None = None,
+        oracle: bool = False,
+    ) -> None:
+        if oracle and headroom is None:
+            raise ValueError(
+                'select="oracle" needs RT: add `rt` to the methods (the oracle compares with it)'
+            )
+        self.model, self.load, self.describe, self.rule, self.target = model, load, describe, rule, target
+        self.headroom, self.oracle = headroom, oracle
+        self.sets = {"full": sets, "screen": None if sets is None else sets.subset(original, screen)}
+        self.rows: list[dict[str, Any]] = []
+
+    def evaluate(self, c: Any, value: float, stage: str) -> None:
+        """Measures θ(c, v) once per stage (a repeated point is skipped)."""
+        if any(r["stage"] == stage and r["c"] == c and math.isclose(r["value"], value) for r in self.rows):
+            return
+        finite = self.load(c, value)
+        row = {"stage": stage, "c": c, "value": value, **self.describe(c, value)}
+        if self.sets[stage] is not None:
+            row.update(self.sets[stage].measure(self.model) if finite else dict.fromkeys(MEASURES, math.nan))
+        if self.headroom is not None:
+            row.update(self.headroom(self.model) if finite else {ORACLE_KEY: math.nan})
+        self.rows.append(row)
+
+    def choose(self, stage: str) -> Choice:
+        idx = [i for i, r in enumerate(self.rows) if r["stage"] == stage]
+        rows = [self.rows[i] for i in idx]
+        if self.oracle:
+            choice = choose_oracle(rows, lambda r: r.get(ORACLE_KEY, math.nan))
+        else:
+            choice = self.rule.choose(rows, self.sets[stage].ref, self.target)
+        return Choice(idx[choice.index], choice.reason, choice.oracle)
+
+    def run(self, cs: Sequence[Any], grid: Sequence[float], refine: int, max_extend: int) -> Choice:
+        """Screen, extend, then measure and refine on the full sets; returns the final choice."""
+        for c in cs:
+            for value in grid:
+                self.evaluate(c, value, "screen")
+        choice = self.choose("screen")
+        for _ in range(max_extend):  # a decade past the edge the rule points beyond
+            row = self.rows[choice.index]
+            values = sorted(r["value"] for r in self.rows if r["c"] == row["c"] and r["stage"] == "screen")
+            way = self.direction(row, "screen")
+            if way >= 0 and row["value"] == values[-1]:
+                self.evaluate(row["c"], row["value"] * 10, "screen")
+            elif way <= 0 and row["value"] == values[0]:
+                self.evaluate(row["c"], row["value"] / 10, "screen")
+            else:
+                break
+            choice = self.choose("screen")
+        row = self.rows[choice.index]
+        self.evaluate(row["c"], 0.0, "full")  # θ* itself: the rule may keep it (reported as not unlearned)
+        self.evaluate(row["c"], row["value"], "full")
+        choice = self.choose("full")
+        for _ in range(refine):  # bisect in log v towards the rule's target, from the best step > 0
+            anchor = self.anchor()
+            if anchor is None:
+                break
+            row = self.rows[anchor]
+            values = sorted({r["value"] for r in self.rows if r["c"] == row["c"] and r["value"] > 0})
+            below = [v for v in values if v < row["value"]]
+            above = [v for v in values if v > row["value"]]
+            way = self.direction(row, "full")
+            if way >= 0:
+                self.evaluate(
+                    row["c"], math.sqrt(row["value"] * (above[0] if above else row["value"] * 10)), "full"
+                )
+            if way <= 0:
+                self.evaluate(
+                    row["c"], math.sqrt(row["value"] * (below[-1] if below else row["value"] / 10)), "full"
+                )
+            choice = self.choose("full")
+        return choice
+
+    def anchor(self) -> int | None:
+        """The full-stage step > 0 the rule prefers (θ* excluded): where the bisection continues from."""
+        idx = [i for i, r in enumerate(self.rows) if r["stage"] == "full" and r["value"] > 0]
+        if not idx:
+            return None
+        rows = [self.rows[i] for i in idx]
+        if self.oracle:
+            return idx[choose_oracle(rows, lambda r: r.get(ORACLE_KEY, math.nan)).index]
+        try:
+            return idx[self.rule.choose(rows, self.sets["full"].ref, self.target).index]
+        except ValueError:  # every step > 0 diverged
+            return None
+
+    def direction(self, row: dict[str, Any], stage: str) -> int:
+        """+1 if a larger step should be closer to the rule's target, -1 if a smaller one, 0 for the oracle."""
+        if self.oracle:
+            return 0
+        return self.rule.direction(row, self.sets[stage].ref, self.target)

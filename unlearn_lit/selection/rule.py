@@ -1,0 +1,160 @@
+"""The RT-free selection rule (METHOD.md §5): a guard calibrated from the user's own data, then a target.
+
+Every candidate (an SO step, a fine-tuning checkpoint) is a row of measurements on the selection sets
+(:class:`~unlearn_lit.selection.sets.SelectionSets`); ``ref`` is θ*'s own row. The rule:
+
+1. **Guard** -- keep the candidates whose utility is, as far as the user's data can tell, still θ*'s.
+   ``noise`` (default): the validation loss (without the forgotten classes, for class forgetting) and the
+   retain-slice loss may each rise by at most ``z`` standard errors of θ*'s validation loss -- a change
+   the validation set itself could not tell from sampling noise. ``gap``: each may rise by at most
+   ``gap_fraction`` of θ*'s generalization gap (validation minus retain loss), so retain examples still
+   look more seen than unseen. ``kl``: the old fixed bound, mean KL(θ* || candidate) on the retain slice
+   at most ``eps`` nats (kept for comparison; it is miscalibrated: RT itself may be farther than ``eps``).
+2. **Target** among the guarded candidates -- random forgetting (``val_loss``): the forget loss closest
+   to the candidate's validation loss, relative to the candidate's own generalization gap (D_f looks
+   like unseen data, see :func:`distance`); class forgetting (``class``): the lowest forget accuracy (the
+   class is no longer predicted). Ties go to the smaller harm.
+3. If no candidate passes the guard, the least harmful one is chosen and the reason says so.
+
+No per-setup constant: ``z`` and ``gap_fraction`` are statistical, the same for every task.
+An ``oracle`` (closest to RT) exists for analysis only, and its choice is labelled as such.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+GUARDS = ("noise", "gap", "kl")
+TARGETS = ("val_loss", "class")
+Row = Mapping[str, Any]
+
+
+@dataclass
+class Choice:
+    """The selected candidate: its index in the table, and why."""
+
+    index: int
+    reason: str
+    oracle: bool = False
+
+
+@dataclass
+class SelectionRule:
+    """The RT-free rule shared by every method (METHOD.md §5).
+
+    Attributes:
+        guard: ``noise`` (default), ``gap`` or ``kl`` (see the module docstring).
+        z: ``noise`` guard: tolerated rise of the validation and retain losses, in standard errors of
+            θ*'s mean validation loss (2 ≈ a two-sided 95% band).
+        gap_fraction: ``gap`` guard: tolerated rise, as a fraction of θ*'s validation-minus-retain loss.
+        eps: ``kl`` guard: bound on the mean KL(θ* || candidate) on the retain slice, nats.
+        target: ``auto`` (``class`` when the datamodule forgets whole classes, else ``val_loss``),
+            ``val_loss`` or ``class``.
+    """
+
+    guard: str = "noise"
+    z: float = 2.0
+    gap_fraction: float = 0.5
+    eps: float = 0.02
+    target: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.guard not in GUARDS:
+            raise ValueError(f"unknown selection guard {self.guard!r}; valid choices: {', '.join(GUARDS)}")
+        if self.target not in ("auto", *TARGETS):
+            raise ValueError(
+                f"unknown selection target {self.target!r}; valid choices: auto, {', '.join(TARGETS)}"
+            )
+        if min(self.z, self.gap_fraction, self.eps) <= 0:
+            raise ValueError(
+                f"z, gap_fraction and eps must be positive, got {self.z}, {self.gap_fraction}, {self.eps}"
+            )
+
+    def resolve(self, datamodule: Any) -> str:
+        """The target: ``class`` for class forgetting, else ``val_loss`` (``auto`` reads the forget policy)."""
+        if self.target != "auto":
+            return self.target
+        spec = getattr(datamodule, "forget_spec", None)
+        return "class" if getattr(spec, "policy", None) == "class" else "val_loss"
+
+    def tolerance(self, ref: Row) -> float:
+        """How far the guarded losses may rise above θ*'s (nats; the KL bound for ``kl``)."""
+        if self.guard == "kl":
+            return self.eps
+        if self.guard == "noise":
+            return self.z * ref["val_keep_loss_se"]
+        return self.gap_fraction * max(ref["val_keep_loss"] - ref["retain_loss"], 0.0)
+
+    def harm(self, row: Row, ref: Row) -> float:
+        """The guarded quantity: KL for ``kl``, else the larger rise of the retain and validation losses."""
+        if self.guard == "kl":
+            return row["damage"]
+        return max(row["retain_loss"] - ref["retain_loss"], row["val_keep_loss"] - ref["val_keep_loss"])
+
+    def within(self, row: Row, ref: Row) -> bool:
+        """Whether the candidate passes the guard (False for non-finite rows)."""
+        harm = self.harm(row, ref)
+        return math.isfinite(harm) and harm <= self.tolerance(ref)
+
+    def choose(self, rows: list[Row], ref: Row, target: str) -> Choice:
+        """Applies the rule to a candidate table; non-finite rows (a diverged candidate) are never chosen."""
+        if target not in TARGETS:
+            raise ValueError(f"unknown selection target {target!r}; valid choices: {', '.join(TARGETS)}")
+        finite = [
+            i for i, r in enumerate(rows) if all(math.isfinite(v) for v in self._criteria(r, ref, target))
+        ]
+        if not finite:
+            raise ValueError("no candidate has finite selection criteria (every candidate diverged)")
+        within = [i for i in finite if self.within(rows[i], ref)]
+        what = f"{self.guard} guard {self.tolerance(ref):.3g}"
+        if not within:
+            best = min(finite, key=lambda i: self.harm(rows[i], ref))
+            return Choice(best, f"no candidate within the {what}; least harmful chosen")
+        best = min(within, key=lambda i: (distance(rows[i], target), self.harm(rows[i], ref)))
+        goal = "forget loss closest to validation loss" if target == "val_loss" else "lowest forget accuracy"
+        return Choice(best, f"{len(within)}/{len(rows)} within the {what}; {goal}")
+
+    def direction(self, row: Row, ref: Row, target: str) -> int:
+        """+1 if a larger step should get closer to the rule's target, -1 if a smaller one."""
+        if not self.within(row, ref):
+            return -1
+        if target == "class":
+            return 1
+        return 1 if row["forget_loss"] < row["val_loss"] else -1
+
+    def passed(self, row: Row, target: str, class_target: float = 0.0) -> bool:
+        """The forget set has reached its target (fine-tuning may stop soon after)."""
+        if target == "class":
+            return row["forget_acc"] <= class_target
+        return row["forget_loss"] >= row["val_loss"]
+
+    def _criteria(self, row: Row, ref: Row, target: str) -> tuple[float, ...]:
+        return (self.harm(row, ref), distance(row, target))
+
+
+def distance(row: Row, target: str) -> float:
+    """How far a candidate is from the rule's target (0 = D_f looks unseen / the class is gone).
+
+    For random forgetting, |forget − val| / (val − retain): where the forget loss sits between "seen"
+    (the retain loss) and "unseen" (the validation loss), as a fraction of the candidate's own
+    generalization gap -- 1 for θ* when D_f looks like D_r, 0 once D_f looks like unseen data. The
+    normalization makes a method that raises every loss together (e.g. random labels) not look closer
+    to the target than it is.
+    """
+    if target == "class":
+        return row["forget_acc"]
+    return abs(row["forget_loss"] - row["val_loss"]) / max(row["val_loss"] - row["retain_loss"], 1e-6)
+
+
+def choose_oracle(rows: list[Row], gap: Callable[[Row], float]) -> Choice:
+    """ORACLE (analysis only): the candidate with the smallest ``gap`` to RT."""
+    scored = [(gap(r), i) for i, r in enumerate(rows)]
+    scored = [(g, i) for g, i in scored if math.isfinite(g)]
+    if not scored:
+        raise ValueError("no candidate has a finite gap to RT")
+    return Choice(
+        min(scored)[1], "ORACLE: closest to RT (uses the retrained model; analysis only)", oracle=True
+    )

@@ -1,0 +1,182 @@
+"""The selection sets every candidate is measured on, in inference mode (METHOD.md §5).
+
+A retain slice (about 512 examples), the forget set D_f and the validation set D_v (never trained on).
+θ*'s own measurements are the reference row the guard of :mod:`unlearn_lit.selection.rule` is
+calibrated from, including the standard error of its mean validation loss. For class forgetting, the
+guarded losses treat the forgotten classes as RT would: their validation examples are left out of the
+guarded validation loss (``val_keep_loss``; their loss is meant to rise), and the guarded retain and
+validation losses are taken over the remaining classes' logits only (a forgotten class's probability
+mass moving to the others is the point, not damage).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from unlearn_lit.masks.stats import batch_size
+from unlearn_lit.models.base import Backbone
+
+MEASURES = ("damage", "retain_loss", "forget_loss", "forget_acc", "val_loss", "val_acc", "val_keep_loss")
+
+
+class SelectionSets:
+    """Pre-collated selection batches, θ*'s reference predictions and θ*'s reference row.
+
+    Args:
+        original: θ*, measured once: reference log-probabilities on the retain slice and :attr:`ref`.
+        retain: batches of the retain slice.
+        forget: batches of D_f.
+        val: batches of D_v.
+        exclude_labels: labels left out of the guarded validation loss (the forgotten classes).
+    """
+
+    def __init__(
+        self,
+        original: Backbone,
+        retain: Iterable[dict],
+        forget: Iterable[dict],
+        val: Iterable[dict],
+        exclude_labels: Sequence[int] = (),
+    ):
+        self.retain, self.forget, self.val = list(retain), list(forget), list(val)
+        if not self.forget:
+            raise ValueError("selection needs a non-empty forget set")
+        self.task = original.task
+        self.exclude_labels = tuple(int(c) for c in exclude_labels)
+        was_training = original.training
+        original.eval()
+        self.reference = [self._logp(original, b) for b in self.retain]
+        self.ref = self.measure(original)
+        _, kept, _, labels = self._losses(original, self.val)
+        keep = self._keep(kept, labels)  # the standard error of θ*'s mean guarded validation loss
+        self.ref["val_keep_loss_se"] = float(keep.std() / math.sqrt(len(keep))) if len(keep) > 1 else math.inf
+        original.train(was_training)
+
+    @torch.inference_mode()
+    def _logp(self, model: Backbone, batch: dict) -> Tensor:
+        logits = model(batch)
+        return F.log_softmax(logits.double(), -1) if self.task == "classification" else logits.double()
+
+    @torch.inference_mode()
+    def _losses(self, model: Backbone, batches: list[dict]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Per-example losses, the losses over the kept classes only, correctness (NaN for regression)
+        and labels, float64.
+
+        The kept-class loss renormalizes the softmax without the forgotten classes' logits (as RT,
+        which never learnt them): pushing a forgotten class down is not collateral damage.
+        """
+        losses, kept, correct, labels = [], [], [], []
+        for batch in batches:
+            logits = model(batch)
+            losses.append(model.per_example_loss(batch, logits).double())
+            labels.append(batch["labels"].reshape(len(losses[-1]), -1)[:, 0].double())
+            if self.task == "classification":
+                correct.append((logits.argmax(-1) == batch["labels"]).double())
+            else:
+                correct.append(torch.full_like(losses[-1], math.nan))
+            if self.exclude_labels and self.task == "classification":
+                logits = logits.clone()
+                logits[:, list(self.exclude_labels)] = -math.inf
+                kept.append(model.per_example_loss(batch, logits).double())
+            else:
+                kept.append(losses[-1])
+        empty = torch.zeros(0, dtype=torch.float64)
+        return tuple(torch.cat(t) if t else empty for t in (losses, kept, correct, labels))  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def measure(self, model: Backbone) -> dict[str, float]:
+        """The row of one candidate: every key of :data:`MEASURES` (NaN where a set is empty)."""
+        was_training = model.training
+        model.eval()
+        kl = []
+        for batch, ref in zip(self.retain, self.reference, strict=True):
+            cur = self._logp(model, batch)
+            if self.task == "classification":
+                kl.append((ref.exp() * (ref - cur)).sum(-1))  # KL(θ* || candidate) per example
+            else:
+                kl.append((ref - cur) ** 2)
+        out = {"damage": _mean(torch.cat(kl)) if kl else 0.0}
+        _, kept, _, labels = self._losses(model, self.retain)
+        out["retain_loss"] = _mean(self._keep(kept, labels))  # (a retain set holds no forgotten class)
+        for name, batches in (("forget", self.forget), ("val", self.val)):
+            losses, kept, correct, labels = self._losses(model, batches)
+            out[f"{name}_loss"], out[f"{name}_acc"] = _mean(losses), _mean(correct)
+            if name == "val":
+                out["val_keep_loss"] = _mean(self._keep(kept, labels))
+        model.train(was_training)
+        return out
+
+    def _keep(self, losses: Tensor, labels: Tensor) -> Tensor:
+        if not self.exclude_labels:
+            return losses
+        excluded = torch.tensor(self.exclude_labels, dtype=labels.dtype, device=labels.device)
+        return losses[~torch.isin(labels, excluded)]
+
+    def to(self, device: torch.device | str) -> SelectionSets:
+        """Moves the pre-collated batches and references to ``device`` (in place; a no-op when there)."""
+        for attr in ("retain", "forget", "val"):
+            setattr(self, attr, [to_device(b, device) for b in getattr(self, attr)])
+        self.reference = [r.to(device) for r in self.reference]
+        return self
+
+    def subset(self, original: Backbone, n: int | None) -> SelectionSets:
+        """The first ``n`` examples of each set (a coarse screen), or ``self`` when ``n`` is None.
+
+        The subset's reference means are θ*'s on the subset; its standard error is the full sets'.
+        """
+        if n is None:
+            return self
+        firsts = (first_examples(getattr(self, k), n) for k in ("retain", "forget", "val"))
+        sub = SelectionSets(original, *firsts, exclude_labels=self.exclude_labels)
+        # the tolerance is the full sets' (the final choice is held to it), the means are the subset's
+        sub.ref["val_keep_loss_se"] = self.ref["val_keep_loss_se"]
+        return sub
+
+
+def _mean(t: Tensor) -> float:
+    return t.mean().item() if t.numel() else math.nan
+
+
+def to_device(batch: dict[str, Any], device: torch.device | str | None) -> dict[str, Any]:
+    """A batch with its tensors on ``device``."""
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def first_examples(
+    batches: Iterable[dict[str, Tensor]], n: int | None = None, device: torch.device | None = None
+) -> list[dict[str, Tensor]]:
+    """Batches holding the first ``n`` examples (all when None; the last one trimmed), moved to ``device``."""
+    out, seen = [], 0
+    for batch in batches:
+        if n is not None and seen >= n:
+            break
+        keep = batch_size(batch) if n is None else min(batch_size(batch), n - seen)
+        batch = {k: v[:keep] if isinstance(v, Tensor) else v for k, v in batch.items()}
+        out.append(to_device(batch, device) if device is not None else batch)
+        seen += keep
+    return out
+
+
+def selection_sets(
+    original: Backbone, datamodule: Any, n_retain: int, n_val: int, seed: int
+) -> SelectionSets:
+    """A seeded retain slice of ``n_retain``, D_f and the first ``n_val`` examples of D_v, on θ*'s device.
+
+    The forgotten classes (class forgetting) are left out of the guarded validation loss.
+    """
+    device = next(original.parameters()).device
+    spec = getattr(datamodule, "forget_spec", None)
+    exclude = tuple(spec.classes) if getattr(spec, "policy", None) == "class" else ()
+    return SelectionSets(
+        original,
+        first_examples(datamodule.retain_dataloader(subsample=n_retain, seed=seed), device=device),
+        first_examples(datamodule.forget_dataloader(), device=device),
+        first_examples(datamodule.val_dataloader(), n_val, device),
+        exclude_labels=exclude,
+    )
