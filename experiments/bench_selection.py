@@ -61,8 +61,8 @@ SETUPS: dict[str, dict[str, Any]] = {
     },  # fmt: skip
     "minilm_random": {
         "backbone": "minilm",
-        "recipe": "glue",
-        "recipe_overrides": {"epochs": 2, "lr": 1e-4, "batch_size": 32},
+        "backbone_options": {"max_length": 64},
+        "recipe": "minilm",
         "mask": {"objective": "mlr", "sparsity": 0.9},
         "data": {
             "name": "tweets",
