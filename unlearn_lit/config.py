@@ -116,7 +116,9 @@ class RunConfig:
         progress_bar: show progress bars.
         relearn: run the relearning attack on every unlearned model, RT and the original (None = off).
         successive: successive-request runs (None = off).
-        accelerator: Lightning accelerator for θ* and RT training (``auto`` picks a GPU when present).
+        accelerator: Lightning accelerator of θ*/RT training and phase 1, and the device the models are
+            kept on for the SO-type methods, SSD and evaluation (``auto`` picks a GPU when present;
+            fine-tuning methods take their own ``accelerator`` option, also ``auto`` by default).
         threads: torch intra-op threads (None = torch's default). Tiny models run fastest with 1: on a
             busy 2-core machine 2 threads made a tiny-ViT training step 8x slower (spin-waiting).
     """

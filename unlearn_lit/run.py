@@ -33,6 +33,7 @@ from unlearn_lit.models import build_backbone
 from unlearn_lit.phases.mask_learning import MaskConfig
 from unlearn_lit.phases.train import train_or_load
 from unlearn_lit.report import environment, log_metrics, write_report
+from unlearn_lit.runtime import device_for
 from unlearn_lit.selection import Headroom, verdict
 from unlearn_lit.units import unit_layout
 
@@ -86,8 +87,9 @@ def _run(cfg: RunConfig, tmp: Path, dm: Any, factory: Any, saved: MaskArtifact |
     dm.write_split(tmp)
     recipe = cfg.train_recipe()
     train = dict(cache_dir=cfg.cache_dir, progress_bar=cfg.progress_bar, accelerator=cfg.accelerator)
-    original = train_or_load(factory, dm, recipe, "original", **train).eval()
-    retrain = train_or_load(factory, dm, recipe, "retrain", **train).eval()
+    device = device_for(cfg.accelerator)  # Lightning returns modules on the CPU: put them back each time
+    original = train_or_load(factory, dm, recipe, "original", **train).eval().to(device)
+    retrain = train_or_load(factory, dm, recipe, "retrain", **train).eval().to(device)
     # training time, also when the weights came from the cache (recorded when they were trained)
     times = {
         w: float(m.train_info.get("seconds", math.nan)) for w, m in (("original", original), ("rt", retrain))
@@ -113,7 +115,8 @@ def _run(cfg: RunConfig, tmp: Path, dm: Any, factory: Any, saved: MaskArtifact |
     elif "mape" in sources:
         t0 = time.perf_counter()
         artifact = learn_mask(original, cfg.mask, dm.forget, dm.retain, out_dir=tmp / "mask",
-                              enable_progress_bar=cfg.progress_bar)  # fmt: skip
+                              enable_progress_bar=cfg.progress_bar, accelerator=cfg.accelerator)  # fmt: skip
+        original.to(device)
         phase1_s = time.perf_counter() - t0
         masks["mape"] = layout.param_masks(artifact.masks, params)
     if "random" in sources or (cfg.successive and parse_method(cfg.successive.method)[1] == "random"):
@@ -128,7 +131,7 @@ def _run(cfg: RunConfig, tmp: Path, dm: Any, factory: Any, saved: MaskArtifact |
             if n not in set(layout.unit_param_names())
         }
         masks = {k: {**outside, **m} if k != "salun" else m for k, m in masks.items()}
-    cost = CostTracker()
+    cost = CostTracker(device="cuda" if device.type == "cuda" else None)
     models: dict[str, Any] = {}  # unlearned models kept for the relearning attack
     failed: dict[str, str] = {}
     hparams: dict[str, Any] = {}
@@ -144,6 +147,7 @@ def _run(cfg: RunConfig, tmp: Path, dm: Any, factory: Any, saved: MaskArtifact |
             mcfg = from_dict(method.config, cfg.method_options.get(name, {}))
             with cost.phase(name) as record:
                 result = method.run(inputs, mcfg)
+            result.model.to(device)
             seconds = record["seconds"] + (phase1_s if source == "mape" else 0.0)
             metrics = evaluate(result.model, dm, **ev)
             bad = [k for k, v in metrics.items() if not math.isfinite(v) and "class" not in k]
