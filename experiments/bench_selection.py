@@ -83,12 +83,13 @@ GUARDS = {
 }
 
 
-def setup_config(name: str, seed: int, threads: int) -> dict[str, Any]:
+def setup_config(name: str, seed: int, threads: int, methods: Sequence[str] = METHODS) -> dict[str, Any]:
     """The flat RunConfig fields of one setup and seed (θ* and RT trained with this seed too)."""
     cfg = common.merge(SETUPS[name], common.seed_overrides(seed))
     cfg = common.merge(cfg, {"data": {"data_seed": seed}, "recipe_overrides": {"seed": seed}})
-    return {**cfg, "methods": METHODS, "table": f"bench_selection_{name}", "threads": threads,
-            "progress_bar": False, "headroom": True}  # fmt: skip
+    options = {k: v for k, v in cfg.get("method_options", {}).items() if k in methods}
+    return {**cfg, "methods": ["rt", *[m for m in methods if m != "rt"]], "method_options": options,
+            "table": f"bench_selection_{name}", "threads": threads, "progress_bar": False, "headroom": True}  # fmt: skip
 
 
 def reselect(
@@ -179,9 +180,12 @@ def main_table(rows: Sequence[Mapping[str, Any]]) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--setups", nargs="+", default=list(SETUPS), choices=list(SETUPS))
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--methods", nargs="+", default=METHODS, help="methods to run (rt is always run)")
     p.add_argument("--out", type=Path, default=Path("runs/bench_selection"))
+    p.add_argument("--merge", nargs="+", type=Path, default=[],
+                   help="bench_selection.json files of earlier runs (other setups or methods) to tabulate with these")  # fmt: skip
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     import torch
@@ -189,15 +193,20 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = [r for path in args.merge for r in json.loads(path.read_text())]
+    if not args.seeds:  # tabulate the merged rows only
+        args.setups = []
     for seed in args.seeds:
         for setup in args.setups:
             cfg_path = args.out / "configs" / f"{setup}-seed{seed}.yaml"
             cfg_path.parent.mkdir(parents=True, exist_ok=True)
-            cfg_path.write_text(yaml.safe_dump(setup_config(setup, seed, args.threads), sort_keys=False))
+            fields = setup_config(setup, seed, args.threads, args.methods)
+            cfg_path.write_text(yaml.safe_dump(fields, sort_keys=False))
             summary = common.run_config(cfg_path, {}, args.out / "runs" / f"{setup}-seed{seed}")
             rows += method_rows(summary, setup, seed)
             common.write_csv(rows, args.out / "bench_selection_runs.csv")
+    latest = {(r["setup"], r["seed"], r["method"]): r for r in rows}  # a rerun replaces a merged row
+    rows = list(latest.values())
     text = (
         f"# RT-free selection benchmark\n\n`{shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])}` on "
         f"{platform.machine()}, {torch.get_num_threads()} thread(s); seeds {args.seeds}.\n\n"

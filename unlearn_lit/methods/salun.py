@@ -21,6 +21,7 @@ from unlearn_lit.methods.base import MethodResult, UnlearnInputs, register
 from unlearn_lit.methods.finetune import FinetuneConfig, finetune
 from unlearn_lit.methods.losses import rl_loss
 from unlearn_lit.models.base import Backbone
+from unlearn_lit.selection import to_device
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,9 @@ def salun_mask(
     named = {n: p for n, p in work.named_parameters() if allowed is None or n in allowed}
     grads = {n: torch.zeros_like(p) for n, p in named.items()}
     count = 0
+    device = next(work.parameters()).device
     for batch in forget_loader:
-        losses = work.per_example_loss(batch)  # [B]
+        losses = work.per_example_loss(to_device(batch, device))  # [B]
         for g, d in zip(grads.values(), torch.autograd.grad(losses.sum(), list(named.values())), strict=True):
             g += d
         count += losses.numel()

@@ -44,7 +44,10 @@ class SelectionSets:
         val: Iterable[dict],
         exclude_labels: Sequence[int] = (),
     ):
-        self.retain, self.forget, self.val = list(retain), list(forget), list(val)
+        device = next(original.parameters()).device  # batches live where θ* does
+        self.retain, self.forget, self.val = (
+            [to_device(b, device) for b in s] for s in (retain, forget, val)
+        )
         if not self.forget:
             raise ValueError("selection needs a non-empty forget set")
         self.task = original.task
