@@ -77,6 +77,8 @@ SETUPS: dict[str, dict[str, Any]] = {
 # Guards re-applied offline to the same candidates: column -> SelectionRule fields.
 GUARDS = {
     "noise": {},
+    "noise_z1": {"z": 1.0},
+    "noise_2s": {"two_sided": True},
     "gap": {"guard": "gap"},
     "kl_0.02": {"guard": "kl", "eps": 0.02},
     "kl_0.05": {"guard": "kl", "eps": 0.05},
@@ -166,8 +168,8 @@ def paired_table(rows: Sequence[Mapping[str, Any]]) -> str:
 def main_table(rows: Sequence[Mapping[str, Any]]) -> str:
     cols = ["avg_gap", "oracle", *(f"guard_{g}" for g in GUARDS), "ua", "ra", "ta", "unlearned", "original"]
     agg = common.aggregate(rows, ("setup", "method"), cols)
-    head = ("| setup | method | Avg.Gap (rule) | oracle | noise | gap | kl 0.02 | kl 0.05 | UA | RA | TA | "
-            "did not unlearn | original |\n|" + "---|" * 13 + "\n")  # fmt: skip
+    head = ("| setup | method | Avg.Gap (rule) | oracle | noise | noise z=1 | noise two-sided | gap | kl 0.02 | "
+            "kl 0.05 | UA | RA | TA | did not unlearn | original |\n|" + "---|" * 15 + "\n")  # fmt: skip
     lines = []
     for a in agg:
         n = a["n"]

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from unlearn_lit.methods import METHODS
+from unlearn_lit.methods.finetune import lr_retry_factor
 from unlearn_lit.methods.losses import ga_loss
 from unlearn_lit.phases.unlearn import MaskedUnlearning, OptimConfig
 from unlearn_lit.selection import CheckpointSelection, SelectionRule
@@ -145,7 +146,9 @@ def test_bad_arguments_name_the_choices():
 
 def test_method_run_records_candidates_with_real_selection_sets(toy_inputs):
     inputs = toy_inputs("tiny_vit", masked=True)
-    cfg = METHODS.get("ga").config(max_steps=12, every_n_steps=4, forget_batch_size=8, patience=None)
+    cfg = METHODS.get("ga").config(
+        max_steps=12, every_n_steps=4, forget_batch_size=8, patience=None, lr_retries=0
+    )
     result = METHODS.get("ga").run(inputs, cfg)
     table = result.candidates
     assert [r["step"] for r in table] == [0, 4, 8, 12]
@@ -157,7 +160,28 @@ def test_method_run_records_candidates_with_real_selection_sets(toy_inputs):
 
 def test_default_checkpoint_spacing_gives_about_the_requested_candidates(toy_inputs):
     inputs = toy_inputs("tiny_vit", masked=True)
-    cfg = METHODS.get("ga").config(max_steps=12, candidates=4, forget_batch_size=8, patience=None)
+    cfg = METHODS.get("ga").config(
+        max_steps=12, candidates=4, forget_batch_size=8, patience=None, lr_retries=0
+    )
     result = METHODS.get("ga").run(inputs, cfg)
     assert result.hparams["every_n_steps"] == 3
     assert [r["step"] for r in result.candidates] == [0, 3, 6, 9, 12]
+
+
+def test_learning_rate_retry_factor():
+    sets = ScriptedSets([row(0.2)])
+    sel = CheckpointSelection(sets, NOISE, "val_loss", every_n_steps=5)
+
+    def table(*rows):
+        sel.table = [{"step": 5 * i, **r} for i, r in enumerate(rows)]
+        sel.choice = NOISE.choose(sel.table, sets.ref, "val_loss")
+
+    table(row(0.2), row(2.0, val_loss=3.0))  # the first checkpoint breaks the guard: too large a step
+    assert sel.chosen_step == 0 and lr_retry_factor(sel, [{"lr": 1.0}]) == 0.1
+    table(row(0.2), row(0.19))  # every checkpoint within the guard, nothing moved: too small
+    assert sel.chosen_step == 0 and lr_retry_factor(sel, [{"lr": 1.0}]) == 10.0
+    assert lr_retry_factor(sel, [{"lr": 1.0}, {"lr": 0.1}]) is None  # one direction only
+    table(row(0.2), row(1.1))  # a good checkpoint ...
+    assert sel.chosen_step == 5 and lr_retry_factor(sel, [{"lr": 1.0}]) is None
+    sel.passed_at = 1  # ... but the target was passed at the first checkpoint: resolve it finer
+    assert lr_retry_factor(sel, [{"lr": 1.0}], candidates=20) == 0.1

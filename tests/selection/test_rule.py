@@ -137,7 +137,9 @@ def test_measure_by_hand():
     assert m2["val_keep_loss"] == pytest.approx(kept[keep].mean().item(), rel=1e-5)
     assert m2["retain_loss"] == pytest.approx(m2["val_keep_loss"])
     assert sets.ref["val_keep_loss"] == pytest.approx(ref_kept.mean().item(), rel=1e-5)
-    assert sets.ref["val_keep_loss_se"] == pytest.approx((ref_kept.std() / keep.sum().sqrt()).item(), rel=1e-5)
+    assert sets.ref["val_keep_loss_se"] == pytest.approx(
+        (ref_kept.std() / keep.sum().sqrt()).item(), rel=1e-5
+    )
 
 
 ORIGINAL = {

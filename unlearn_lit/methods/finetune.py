@@ -62,9 +62,10 @@ class FinetuneConfig:
         every_n_steps: optimizer steps between two candidate checkpoints (None: about ``candidates``
             checkpoints over the run).
         candidates: checkpoints over the run when ``every_n_steps`` is None.
-        lr_retries: when the rule keeps θ* because the first checkpoint already broke the guard, rerun
-            at a tenth of the learning rate; when every checkpoint kept the guard without reaching the
-            target, at ten times it; at most this many reruns, always in one direction.
+        lr_retries: reruns at a tenth of the learning rate when the step is too coarse (the first
+            checkpoint broke the guard, or the forget set passed its target within the first quarter of
+            the checkpoints), at ten times it when every checkpoint kept the guard without moving;
+            always in one direction; the rule chooses among the attempts (:func:`lr_retry_factor`).
         patience: evaluations to continue once the forget set passed its target (None = no early stop).
         selection_retain: size of the retain slice of the selection sets.
         selection_val: examples of D_v in the selection sets.
@@ -136,6 +137,7 @@ def finetune(
     lr = learning_rate(cfg, inputs.original, masked=inputs.param_mask is not None)
     sets = _sets(inputs, cfg, val_loader) if cfg.selection else None
     attempts: list[dict[str, Any]] = []
+    runs: list[tuple[Any, MaskedUnlearning, L.Trainer, CheckpointSelection | None, int]] = []
     for attempt in range(cfg.lr_retries + 1):
         L.seed_everything(inputs.seed, workers=True, verbose=False)
         model = inputs.fresh_model()
@@ -189,15 +191,21 @@ def finetune(
         attempts.append(
             {"lr": lr, "chosen_step": chosen, "reason": selector.choice.reason if selector else ""}
         )
-        factor = lr_retry_factor(selector, attempts) if attempt < cfg.lr_retries else None
+        runs.append((model.cpu(), module, trainer, selector, every))
+        factor = lr_retry_factor(selector, attempts, cfg.candidates) if attempt < cfg.lr_retries else None
         if factor is None:
             break
-        log.info("selection kept the original at lr %.3g (%s); retrying at lr %.3g", lr, attempts[-1]["reason"],
-                 lr * factor)  # fmt: skip
+        log.info("lr %.3g: %s; retrying at lr %.3g", lr, attempts[-1]["reason"], lr * factor)
         lr *= factor
-    hparams: dict[str, Any] = {"lr": lr, "steps": trainer.global_step, "every_n_steps": every}
+    best = _best_attempt(runs)
+    model, module, trainer, selector, every = runs[best]
+    hparams: dict[str, Any] = {
+        "lr": attempts[best]["lr"],
+        "steps": trainer.global_step,
+        "every_n_steps": every,
+    }
     info: dict[str, Any] = {"num_updated": module.num_updated, "steps_run": trainer.global_step}
-    info.update(kept_original=trainer.global_step == 0, lr_attempts=attempts)
+    info.update(kept_original=trainer.global_step == 0, lr_attempts=attempts, lr_attempt_chosen=best)
     if selector is not None:
         hparams["steps"] = selector.chosen_step
         info.update(
@@ -208,25 +216,42 @@ def finetune(
             target=selector.target,
             guard=cfg.rule.guard,
             selection_ref=dict(selector.sets.ref),  # θ*'s row: re-apply any guard offline
-            **oracle_summary(selector.table),
+            **oracle_summary([r for _, _, _, s, _ in runs if s is not None for r in s.table]),
         )
-    return MethodResult(
-        model.cpu(), hparams=hparams, candidates=selector.table if selector else [], info=info
-    )
+    candidates = [
+        {**r, "lr": a["lr"]} for a, (_, _, _, s, _) in zip(attempts, runs, strict=True) if s for r in s.table
+    ]
+    return MethodResult(model, hparams=hparams, candidates=candidates, info=info)
 
 
-def lr_retry_factor(selector: CheckpointSelection | None, attempts: list[dict[str, Any]]) -> float | None:
-    """When the rule kept θ* (step 0): 0.1 if the first checkpoint already broke the guard (too large a
-    step), 10 if every checkpoint kept the guard (too small to reach the target); None otherwise.
+def _best_attempt(runs: list[tuple[Any, Any, Any, CheckpointSelection | None, int]]) -> int:
+    """Among the learning-rate attempts, the one whose chosen checkpoint the rule prefers (the last
+    attempt when there is no selection)."""
+    selectors = [r[3] for r in runs]
+    if any(s is None for s in selectors) or len(runs) == 1:
+        return len(runs) - 1
+    rows = [s.table[s.choice.index] for s in selectors]
+    return selectors[0].rule.choose(rows, selectors[0].sets.ref, selectors[0].target).index
 
-    The learning rate only moves one way within a run (no oscillation between two values).
+
+def lr_retry_factor(
+    selector: CheckpointSelection | None, attempts: list[dict[str, Any]], candidates: int = 20
+) -> float | None:
+    """Whether to rerun at another learning rate, and by which factor (None: keep this run).
+
+    0.1 when the step is too large to resolve: the first checkpoint already broke the guard while the
+    rule kept θ*, or the forget set passed its target within the first quarter of the planned
+    checkpoints (the trajectory is too coarse near the target). 10 when it is too small: the rule kept
+    θ* although every checkpoint kept the guard. The learning rate only moves one way within a run; the
+    rule then chooses among the attempts' chosen checkpoints.
     """
-    if selector is None or selector.chosen_step != 0 or len(selector.table) < 2:
+    if selector is None or len(selector.table) < 2:
         return None
-    ref, table = selector.sets.ref, selector.table
-    if not selector.rule.within(table[1], ref):
+    ref, table, rule = selector.sets.ref, selector.table, selector.rule
+    early = selector.passed_at is not None and selector.passed_at <= max(2, candidates // 4)
+    if selector.chosen_step == 0 and not rule.within(table[1], ref) or early:
         factor = 0.1
-    elif all(selector.rule.within(r, ref) for r in table):
+    elif selector.chosen_step == 0 and all(rule.within(r, ref) for r in table):
         factor = 10.0
     else:
         return None

@@ -19,9 +19,9 @@ Two guards **[choice]**:
   changes with batch shapes and thread counts. An entry is selected only when its forget importance also
   exceeds ``(NOISE_ULPS · eps_dtype)² · max(importance of its tensor)``.
 - Since []_D ≥ (|D_f| / |D|) · []_{D_f}, the ratio f/d never exceeds |D| / |D_f|: with the paper's
-  α = 10 the rule can select nothing once D_f is 10% of D or more. SSD then warns, and with
-  ``auto_alpha`` (default) uses α = |D| / (2 |D_f|), which selects the entries whose importance comes
-  more from D_f than from D_r (|D_f| · f > |D_r| · r).
+  α = 10 the rule can select nothing once D_f is 10% of D or more. Whenever α selects nothing, SSD
+  warns, and with ``auto_alpha`` (default) uses α = |D| / (2 |D_f|), which selects the entries whose
+  importance comes more from D_f than from D_r (|D_f| · f > |D_r| · r).
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ class SSDConfig:
     Attributes:
         alpha: selection weighting α: an entry is dampened when its forget importance exceeds α times
             its full-data importance.
-        auto_alpha: when α ≥ |D| / |D_f| (the rule cannot select any entry), use α = |D| / (2 |D_f|)
-            instead of returning θ* unchanged (a warning says so either way).
+        auto_alpha: when α selects no entry (always the case once α ≥ |D| / |D_f|), use
+            α = |D| / (2 |D_f|) instead of returning θ* unchanged (a warning says so either way).
         lam: dampening constant λ: β = min(λ · []_D / []_{D_f}, 1).
         fisher: ``per_example`` (exact diagonal Fisher) or ``per_batch`` (squared batch gradients).
         fisher_examples: seeded subsample of D_r for []_D (None = all of D_r).
@@ -151,6 +151,16 @@ def run(inputs: UnlearnInputs, cfg: SSDConfig) -> MethodResult:
     full_imp = {n: (n_r * r_imp[n] + n_f * f_imp[n]) / (n_r + n_f) for n in sel.names}
     alpha = effective_alpha(cfg.alpha, n_f, n_r + n_f, cfg.auto_alpha)
     dtype = next(original.parameters()).dtype
+
+    def count(a: float) -> int:
+        return sum(int(rule_selects(f_imp[n], full_imp[n], a, dtype).sum()) for n in sel.names)
+
+    fallback = (n_r + n_f) / (2 * max(n_f, 1))
+    if cfg.auto_alpha and fallback < alpha and count(alpha) == 0:
+        log.warning(
+            "SSD: alpha=%g selects no entry; using alpha = |D|/(2|D_f|) = %.3g (auto_alpha)", alpha, fallback
+        )
+        alpha = fallback
     beta = dampening(f_imp, full_imp, alpha, cfg.lam, dtype)
     model = copy.deepcopy(original)
     with torch.no_grad():
@@ -159,7 +169,7 @@ def run(inputs: UnlearnInputs, cfg: SSDConfig) -> MethodResult:
                 p.copy_(sel.put(n, p, sel.take(n, p) * beta[n].to(p.dtype)))
     check_finite({n: p for n, p in model.named_parameters() if n in beta}, "the SSD update")
     dampened = sum(int((b < 1).sum()) for b in beta.values())
-    selected = sum(int(rule_selects(f_imp[n], full_imp[n], alpha, dtype).sum()) for n in sel.names)
+    selected = count(alpha)
     info = {
         "time_importance_s": time.perf_counter() - t0,
         "entries_selected": selected,

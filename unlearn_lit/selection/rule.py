@@ -51,6 +51,8 @@ class SelectionRule:
             θ*'s mean validation loss (2 ≈ a two-sided 95% band).
         gap_fraction: ``gap`` guard: tolerated rise, as a fraction of θ*'s validation-minus-retain loss.
         eps: ``kl`` guard: bound on the mean KL(θ* || candidate) on the retain slice, nats.
+        two_sided: also count a *fall* of the retain loss as harm (RT fits D_r as θ* does: a candidate
+            that fits it more tightly, e.g. fine-tuning on D_r, moves away from RT too).
         target: ``auto`` (``class`` when the datamodule forgets whole classes, else ``val_loss``),
             ``val_loss`` or ``class``.
     """
@@ -59,6 +61,7 @@ class SelectionRule:
     z: float = 2.0
     gap_fraction: float = 0.5
     eps: float = 0.02
+    two_sided: bool = False
     target: str = "auto"
 
     def __post_init__(self) -> None:
@@ -92,7 +95,8 @@ class SelectionRule:
         """The guarded quantity: KL for ``kl``, else the larger rise of the retain and validation losses."""
         if self.guard == "kl":
             return row["damage"]
-        return max(row["retain_loss"] - ref["retain_loss"], row["val_keep_loss"] - ref["val_keep_loss"])
+        retain = row["retain_loss"] - ref["retain_loss"]
+        return max(abs(retain) if self.two_sided else retain, row["val_keep_loss"] - ref["val_keep_loss"])
 
     def within(self, row: Row, ref: Row) -> bool:
         """Whether the candidate passes the guard (False for non-finite rows)."""
