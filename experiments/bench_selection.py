@@ -58,6 +58,7 @@ SETUPS: dict[str, dict[str, Any]] = {
             "max_train": 6000,
             "max_test": 2000,
         },
+        "eval_retain_subsample": 1000,  # RA of every candidate (headroom) on 1,000 retain examples
     },  # fmt: skip
     "minilm_random": {
         "backbone": "minilm",
