@@ -106,6 +106,7 @@ def test_selection_put_take_and_guards():
     name = next(n for n in sel.names if not sel.full[n])
     p = dict(bb.named_parameters())[name].detach()
     new = sel.put(name, p, sel.take(name, p) + 1.0)
+    # exact: take / put only move entries, and both sides round the same + 1.0 of the same values
     assert torch.equal(new[~masks[name]], p[~masks[name]])
     assert torch.equal(new[masks[name]], p[masks[name]] + 1.0)
     assert ParamSelection(bb, {n: torch.zeros_like(m) for n, m in masks.items()}).names == []

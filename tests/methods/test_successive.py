@@ -86,6 +86,7 @@ def test_memory_aided_and_memory_free_updates():
     free = memory_free(inputs, CFG, 2, mask_fn=mask_fn)
     assert seen[0] is bb and free[0].model is None and free[1].model is not None  # only the last kept
     first = memory_free(inputs, CFG, 2, keep_models=True)[0].model
+    # exact: request 1 computed twice, in the same order in the same process
     assert all(torch.equal(p, q) for p, q in zip(seen[1].parameters(), first.parameters(), strict=True))
     remaining, n_retain = data.retain(2)  # request 2 starts from θ^1 with its own statistics
     fisher = retain_fisher(first, data.loader(remaining), sel)

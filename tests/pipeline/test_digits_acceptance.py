@@ -20,7 +20,7 @@ QUICKSTART = Path(__file__).resolve().parents[2] / "configs/quickstart/vit_digit
 
 
 def quickstart(cache: Path, *overrides: str) -> RunConfig:
-    """The shipped quickstart config (its calibrated method options) with CLI-style overrides."""
+    """The shipped quickstart config (no per-setup options) with CLI-style overrides."""
     fields = dataclasses.asdict(load_config(QUICKSTART, *overrides))
     fields.update(methods=["rt", "so", "mape_so", "mape_ga"], cache_dir=str(cache), progress_bar=False)
     fields["method_options"] = {k: v for k, v in fields["method_options"].items() if k in fields["methods"]}
@@ -48,6 +48,9 @@ def test_methods_beat_the_original_on_digits(setup, cache, tmp_path):
     assert original > 0.0
     for name in ("so", "mape_so", "mape_ga"):
         assert rows[name]["avg_gap"] < original, (name, rows[name]["avg_gap"], original)
+        assert rows[name]["unlearned"] is True and rows[name]["unlearn_note"] == ""
+        # the chosen candidate is one the oracle saw: the oracle is never farther from RT
+        assert rows[name]["oracle_avg_gap"] <= rows[name]["avg_gap"] + 1e-9, name
     assert rows["mape_so"]["params_updated"] < 0.2 * rows["so"]["params_updated"]
     if setup[0] == "class":  # RT never saw class 3: it is (almost) never predicted
         assert rows["rt"]["forget_acc"] <= 0.05
