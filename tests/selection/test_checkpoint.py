@@ -38,6 +38,8 @@ def row(forget_loss, damage=0.001, val_loss=1.0, forget_acc=0.5, retain_loss=0.1
         "val_keep_loss": val_loss,
         "forget_acc": forget_acc,
         "val_acc": 0.5,
+        "retain_acc": 0.9,
+        "val_keep_acc": 0.8,
     }
 
 

@@ -9,7 +9,7 @@ import torch
 from unlearn_lit.methods.base import parse_method
 from unlearn_lit.models import build_backbone
 from unlearn_lit.registry import UnknownNameError
-from unlearn_lit.selection import SelectionRule, SelectionSets, choose_oracle, verdict
+from unlearn_lit.selection import SelectionRule, SelectionSets, choose_oracle, class_gap, verdict
 
 # θ*'s reference row: retain loss 0.01, validation loss 0.31 with standard error 0.04
 REF = {"damage": 0.0, "retain_loss": 0.01, "val_keep_loss": 0.31, "val_keep_loss_se": 0.04}
@@ -74,14 +74,49 @@ def test_no_candidate_within_the_guard_picks_least_harmful_and_says_so():
     assert c.index == 1 and "least harmful" in c.reason
 
 
-def test_class_target_ignores_the_forgotten_class_in_the_guard():
+def test_class_guard_ignores_the_forgotten_class():
     # the forgotten class's validation examples raise val_loss; the guard reads val_keep_loss only
     table = [
         row(0.05, forget_acc=0.9),
         row(5.0, val_loss=1.5, val_keep_loss=0.33, forget_acc=0.0),
         row(9.0, val_loss=2.5, val_keep_loss=0.80, forget_acc=0.0),
     ]
-    assert SelectionRule().choose(table, REF, "class").index == 1
+    assert SelectionRule(class_criterion="guard").choose(table, REF, "class").index == 1
+
+
+# θ*'s accuracies for class forgetting: retain 0.99, kept-class validation 0.94
+CLASS_REF = {**REF, "retain_acc": 0.99, "val_keep_acc": 0.94}
+
+
+def acc_row(forget_acc, retain_acc, val_keep_acc, rise=0.0):
+    r = row(1.0, retain_loss=0.01 + rise, val_keep_loss=0.31 + rise, forget_acc=forget_acc)
+    return {**r, "retain_acc": retain_acc, "val_keep_acc": val_keep_acc}
+
+
+def test_class_gap_by_hand():
+    # (forget acc + |Δ retain acc| + |Δ kept validation acc|) / 3; a rise in kept accuracy is a gap too
+    assert class_gap(acc_row(0.3, 0.96, 0.95), CLASS_REF) == pytest.approx((0.3 + 0.03 + 0.01) / 3)
+    assert class_gap(acc_row(1.0, 0.99, 0.94), CLASS_REF) == pytest.approx(1 / 3)
+
+
+def test_class_ideal_accepts_rt_like_loss_rise_that_the_guard_rejects():
+    # measured on digits class 3: the candidate closest to RT forgot the class with kept accuracies
+    # 2-3 points down and kept-class losses up by ~0.15 nats (>2 standard errors); the old guard kept
+    # the candidate that still recognized 43% of the class
+    table = [
+        acc_row(1.0, 0.99, 0.94),  # θ*
+        acc_row(0.43, 0.985, 0.935, rise=0.05),
+        acc_row(0.0, 0.965, 0.915, rise=0.15),
+        acc_row(0.0, 0.80, 0.75, rise=0.60),  # forgot, but the other classes collapsed
+    ]
+    ideal = SelectionRule().choose(table, CLASS_REF, "class")
+    assert ideal.index == 2 and "class-forgetting ideal" in ideal.reason
+    assert SelectionRule(class_criterion="guard").choose(table, CLASS_REF, "class").index == 1
+    # equal gaps: the smaller harm wins; the ideal searches both sides of a step
+    tie = [acc_row(0.0, 0.97, 0.94, rise=0.3), acc_row(0.0, 0.99, 0.92, rise=0.1)]
+    assert SelectionRule().choose(tie, CLASS_REF, "class").index == 1
+    assert SelectionRule().direction(table[2], CLASS_REF, "class") == 0
+    assert SelectionRule(class_criterion="guard").direction(table[1], CLASS_REF, "class") == 1
 
 
 def test_resolve_target_from_the_forget_policy():
@@ -102,6 +137,8 @@ def test_bad_inputs():
         SelectionRule().choose([row(math.nan)], REF, "val_loss")
     with pytest.raises(ValueError, match="positive"):
         SelectionRule(z=0)
+    with pytest.raises(ValueError, match="valid choices: ideal, guard"):
+        SelectionRule(class_criterion="acc")
     with pytest.raises(UnknownNameError, match="valid choices"):
         parse_method("mape_nonsense")
 
@@ -132,6 +169,9 @@ def test_measure_by_hand():
         kept = ce(other(batch).double()[:, :2], batch["labels"].clamp(max=1), reduction="none")
         ref_kept = ce(backbone(batch).double()[:, :2], batch["labels"].clamp(max=1), reduction="none")[keep]
     m2 = sets.measure(other)
+    correct = (other(batch).argmax(-1) == batch["labels"]).double()  # argmax over every class
+    assert m2["retain_acc"] == pytest.approx(correct.mean().item())
+    assert m2["val_keep_acc"] == pytest.approx(correct[keep].mean().item())
     assert m2["damage"] == pytest.approx(kl, rel=1e-6)
     assert m2["forget_loss"] == pytest.approx(losses.mean().item(), rel=1e-5)
     assert m2["val_keep_loss"] == pytest.approx(kept[keep].mean().item(), rel=1e-5)

@@ -7,11 +7,21 @@ Below ``methods/`` and above ``masks/``/``models/``/``eval/``: every method sele
 from unlearn_lit.selection.checkpoint import CheckpointSelection
 from unlearn_lit.selection.grid import StepSearch
 from unlearn_lit.selection.headroom import ORACLE_KEY, Headroom, oracle_summary
-from unlearn_lit.selection.rule import GUARDS, TARGETS, Choice, SelectionRule, choose_oracle, distance
+from unlearn_lit.selection.rule import (
+    CLASS_CRITERIA,
+    GUARDS,
+    TARGETS,
+    Choice,
+    SelectionRule,
+    choose_oracle,
+    class_gap,
+    distance,
+)
 from unlearn_lit.selection.sets import MEASURES, SelectionSets, first_examples, selection_sets, to_device
 from unlearn_lit.selection.verdict import verdict
 
 __all__ = [
+    "CLASS_CRITERIA",
     "GUARDS",
     "MEASURES",
     "ORACLE_KEY",
@@ -23,6 +33,7 @@ __all__ = [
     "SelectionSets",
     "StepSearch",
     "choose_oracle",
+    "class_gap",
     "distance",
     "first_examples",
     "oracle_summary",

@@ -12,9 +12,18 @@ Every candidate (an SO step, a fine-tuning checkpoint) is a row of measurements 
    at most ``eps`` nats (kept for comparison; it is miscalibrated: RT itself may be farther than ``eps``).
 2. **Target** among the guarded candidates -- random forgetting (``val_loss``): the forget loss closest
    to the candidate's validation loss, relative to the candidate's own generalization gap (D_f looks
-   like unseen data, see :func:`distance`); class forgetting (``class``): the lowest forget accuracy (the
-   class is no longer predicted). Ties go to the smaller harm.
+   like unseen data, see :func:`distance`). Ties go to the smaller harm.
 3. If no candidate passes the guard, the least harmful one is chosen and the reason says so.
+
+Class forgetting (``class``) is different: there the retrained model is known without training it --
+it never predicts the forgotten classes, and on the other classes it is as accurate as θ* (it learnt
+them from the same data). The default ``class_criterion="ideal"`` therefore chooses the candidate
+closest to that ideal, :func:`class_gap` -- the mean of the forget accuracy and the absolute changes of
+the retain and kept-class validation accuracies, an RT-free estimate of Avg.Gap's accuracy terms --
+with no loss guard: a class's removal legitimately moves the other classes' losses (measured: the
+kept-class losses of candidates as close to RT as any rose by 3-6 standard errors, rejecting them).
+``class_criterion="guard"`` keeps the previous rule (the lowest forget accuracy among the guarded
+candidates) for comparison.
 
 No per-setup constant: ``z`` and ``gap_fraction`` are statistical, the same for every task.
 An ``oracle`` (closest to RT) exists for analysis only, and its choice is labelled as such.
@@ -29,6 +38,7 @@ from typing import Any
 
 GUARDS = ("noise", "gap", "kl")
 TARGETS = ("val_loss", "class")
+CLASS_CRITERIA = ("ideal", "guard")
 Row = Mapping[str, Any]
 
 
@@ -55,6 +65,8 @@ class SelectionRule:
             that fits it more tightly, e.g. fine-tuning on D_r, moves away from RT too).
         target: ``auto`` (``class`` when the datamodule forgets whole classes, else ``val_loss``),
             ``val_loss`` or ``class``.
+        class_criterion: class forgetting: ``ideal`` (default; the smallest :func:`class_gap`, no loss
+            guard) or ``guard`` (the lowest forget accuracy within the guard).
     """
 
     guard: str = "noise"
@@ -63,6 +75,7 @@ class SelectionRule:
     eps: float = 0.02
     two_sided: bool = False
     target: str = "auto"
+    class_criterion: str = "ideal"
 
     def __post_init__(self) -> None:
         if self.guard not in GUARDS:
@@ -70,6 +83,10 @@ class SelectionRule:
         if self.target not in ("auto", *TARGETS):
             raise ValueError(
                 f"unknown selection target {self.target!r}; valid choices: auto, {', '.join(TARGETS)}"
+            )
+        if self.class_criterion not in CLASS_CRITERIA:
+            raise ValueError(
+                f"unknown class_criterion {self.class_criterion!r}; valid choices: {', '.join(CLASS_CRITERIA)}"
             )
         if min(self.z, self.gap_fraction, self.eps) <= 0:
             raise ValueError(
@@ -112,6 +129,13 @@ class SelectionRule:
         ]
         if not finite:
             raise ValueError("no candidate has finite selection criteria (every candidate diverged)")
+        if self._ideal(target):
+            best = min(finite, key=lambda i: (class_gap(rows[i], ref), self.harm(rows[i], ref)))
+            return Choice(
+                best,
+                f"{len(finite)}/{len(rows)} finite; closest to the class-forgetting ideal "
+                f"(estimated accuracy gap {class_gap(rows[best], ref):.3f})",
+            )
         within = [i for i in finite if self.within(rows[i], ref)]
         what = f"{self.guard} guard {self.tolerance(ref):.3g}"
         if not within:
@@ -122,7 +146,10 @@ class SelectionRule:
         return Choice(best, f"{len(within)}/{len(rows)} within the {what}; {goal}")
 
     def direction(self, row: Row, ref: Row, target: str) -> int:
-        """+1 if a larger step should get closer to the rule's target, -1 if a smaller one."""
+        """+1 if a larger step should get closer to the rule's target, -1 if a smaller one, 0 if either
+        may (the class-forgetting ideal trades forget against kept-class accuracy: search both sides)."""
+        if self._ideal(target):
+            return 0
         if not self.within(row, ref):
             return -1
         if target == "class":
@@ -135,8 +162,26 @@ class SelectionRule:
             return row["forget_acc"] <= class_target
         return row["forget_loss"] >= row["val_loss"]
 
+    def _ideal(self, target: str) -> bool:
+        return target == "class" and self.class_criterion == "ideal"
+
     def _criteria(self, row: Row, ref: Row, target: str) -> tuple[float, ...]:
-        return (self.harm(row, ref), distance(row, target))
+        gap = class_gap(row, ref) if self._ideal(target) else distance(row, target)
+        return (self.harm(row, ref), gap)
+
+
+def class_gap(row: Row, ref: Row) -> float:
+    """Estimated accuracy gap to the class-forgetting ideal, without RT (0 = the ideal).
+
+    The ideal never predicts the forgotten classes (forget accuracy 0) and keeps θ*'s accuracy on the
+    other classes: the mean of ``forget_acc``, ``|retain_acc - θ*'s|`` and ``|val_keep_acc - θ*'s|`` --
+    Avg.Gap's UA, RA and TA terms with RT replaced by what class forgetting implies about it.
+    """
+    return (
+        row["forget_acc"]
+        + abs(row["retain_acc"] - ref["retain_acc"])
+        + abs(row["val_keep_acc"] - ref["val_keep_acc"])
+    ) / 3
 
 
 def distance(row: Row, target: str) -> float:

@@ -4,9 +4,10 @@ A retain slice (about 512 examples), the forget set D_f and the validation set D
 θ*'s own measurements are the reference row the guard of :mod:`unlearn_lit.selection.rule` is
 calibrated from, including the standard error of its mean validation loss. For class forgetting, the
 guarded losses treat the forgotten classes as RT would: their validation examples are left out of the
-guarded validation loss (``val_keep_loss``; their loss is meant to rise), and the guarded retain and
-validation losses are taken over the remaining classes' logits only (a forgotten class's probability
-mass moving to the others is the point, not damage).
+guarded validation loss (``val_keep_loss``) and accuracy (``val_keep_acc``; both are meant to fall for
+the forgotten class), and the guarded retain and validation losses are taken over the remaining
+classes' logits only (a forgotten class's probability mass moving to the others is the point, not
+damage). Accuracies are argmax over every class, as the reported metrics are.
 """
 
 from __future__ import annotations
@@ -22,7 +23,17 @@ from torch import Tensor
 from unlearn_lit.masks.stats import batch_size
 from unlearn_lit.models.base import Backbone
 
-MEASURES = ("damage", "retain_loss", "forget_loss", "forget_acc", "val_loss", "val_acc", "val_keep_loss")
+MEASURES = (
+    "damage",
+    "retain_loss",
+    "retain_acc",
+    "forget_loss",
+    "forget_acc",
+    "val_loss",
+    "val_acc",
+    "val_keep_loss",
+    "val_keep_acc",
+)
 
 
 class SelectionSets:
@@ -105,13 +116,15 @@ class SelectionSets:
             else:
                 kl.append((ref - cur) ** 2)
         out = {"damage": _mean(torch.cat(kl)) if kl else 0.0}
-        _, kept, _, labels = self._losses(model, self.retain)
-        out["retain_loss"] = _mean(self._keep(kept, labels))  # (a retain set holds no forgotten class)
+        _, kept, correct, labels = self._losses(model, self.retain)
+        # (a retain set holds no forgotten class)
+        out["retain_loss"], out["retain_acc"] = _mean(self._keep(kept, labels)), _mean(correct)
         for name, batches in (("forget", self.forget), ("val", self.val)):
             losses, kept, correct, labels = self._losses(model, batches)
             out[f"{name}_loss"], out[f"{name}_acc"] = _mean(losses), _mean(correct)
             if name == "val":
                 out["val_keep_loss"] = _mean(self._keep(kept, labels))
+                out["val_keep_acc"] = _mean(self._keep(correct, labels))
         model.train(was_training)
         return out
 
