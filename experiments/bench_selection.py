@@ -96,7 +96,7 @@ def setup_config(name: str, seed: int, threads: int, methods: Sequence[str] = ME
     cfg = common.merge(cfg, {"data": {"data_seed": seed}, "recipe_overrides": {"seed": seed}})
     options = {k: v for k, v in cfg.get("method_options", {}).items() if k in methods}
     return {**cfg, "methods": ["rt", *[m for m in methods if m != "rt"]], "method_options": options,
-            "table": f"bench_selection_{name}", "threads": threads, "progress_bar": False, "headroom": True}  # fmt: skip
+            "table": f"bench_selection_{name}", "threads": threads, "trainer": {"progress_bar": False}, "headroom": True}  # fmt: skip
 
 
 def reselect(

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from unlearn_lit.eval.relearn import RelearnConfig
+from unlearn_lit.loggers import LOGGERS
 from unlearn_lit.phases.mask_learning import MaskConfig
 from unlearn_lit.phases.train import PRESETS, TrainRecipe
+from unlearn_lit.runtime import Runtime
 
-LOGGERS = ("csv", "wandb")
 
 
 @dataclass
@@ -113,12 +114,10 @@ class RunConfig:
         wandb_project: W&B project; the group is the config's ``table`` name.
         table: name of the paper table/figure this run belongs to (W&B group, report title).
         seed: seed of everything stochastic in the methods.
-        progress_bar: show progress bars.
+        trainer: the runtime every phase receives (accelerator, devices, nodes, strategy, precision,
+            progress bars; :class:`~unlearn_lit.runtime.Runtime`): ``--trainer.accelerator gpu``.
         relearn: run the relearning attack on every unlearned model, RT and the original (None = off).
         successive: successive-request runs (None = off).
-        accelerator: Lightning accelerator of θ*/RT training and phase 1, and the device the models are
-            kept on for the SO-type methods, SSD and evaluation (``auto`` picks a GPU when present;
-            fine-tuning methods take their own ``accelerator`` option, also ``auto`` by default).
         threads: torch intra-op threads (None = torch's default). Tiny models run fastest with 1: on a
             busy 2-core machine 2 threads made a tiny-ViT training step 8x slower (spin-waiting).
     """
@@ -142,8 +141,7 @@ class RunConfig:
     wandb_project: str = "unlearn_lit"
     table: str = "quickstart"
     seed: int = 0
-    progress_bar: bool = True
-    accelerator: str = "auto"
+    trainer: Runtime = field(default_factory=Runtime)
     threads: int | None = None
     relearn: RelearnConfig | None = None
     successive: SuccessiveConfig | None = None

@@ -110,26 +110,20 @@ def write_report(directory: Path, summary: dict[str, Any], title: str) -> None:
     print(table)  # the product's main output: the comparison table
 
 
-def log_metrics(directory: Path, summary: dict[str, Any], logger: str, project: str, group: str) -> None:
+def log_metrics(
+    directory: Path, summary: dict[str, Any], logger: str, project: str, group: str, loggers: Any = None
+) -> None:
     """CSV always (``logs/``); W&B too when ``logger == "wandb"`` (``WANDB_MODE=offline`` needs no key).
 
-    Keys are ``phase/split/metric`` with the method as the phase: ``mape_so/forget/acc``.
+    Keys are ``phase/split/metric`` with the method as the phase: ``mape_so/forget/acc``. ``loggers``:
+    the run's :class:`~unlearn_lit.loggers.RunLoggers` (its W&B run holds the phases' curves too).
     """
-    from lightning.pytorch.loggers import CSVLogger
+    from unlearn_lit.loggers import RunLoggers
 
-    loggers = [CSVLogger(save_dir=str(directory), name="logs", version="")]
-    if logger == "wandb":
-        from lightning.pytorch.loggers import WandbLogger
-
-        loggers.append(
-            WandbLogger(project=project, group=group, save_dir=str(directory), name=directory.name)
-        )
+    loggers = loggers or RunLoggers(directory, logger, project, group)
     flat = {f"{method}/{key}": value for method, row in summary["methods"].items()
             for key, value in row["metrics"].items()}  # fmt: skip
     flat.update({f"{method}/cost/{k}": row[k] for method, row in summary["methods"].items()
                  for k in ("time_s", "peak_mem_mb", "params_updated", "avg_gap", "oracle_avg_gap")
                  if row.get(k) is not None})  # fmt: skip
-    for lg in loggers:
-        lg.log_hyperparams(summary["config"])  # the config, once
-        lg.log_metrics(flat)
-        lg.finalize("success")
+    loggers.final(flat, summary["config"])  # the config, once

@@ -14,6 +14,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from unlearn_lit.config import RunConfig, from_dict
 from unlearn_lit.eval.cost import CostTracker
 from unlearn_lit.eval.metrics import avg_gap, evaluate
 from unlearn_lit.eval.relearn import plot_relearn, relearn_curves
+from unlearn_lit.loggers import RunLoggers
 from unlearn_lit.masks.artifact import MaskArtifact
 from unlearn_lit.masks.objectives import maskable_kinds, random_scores, select_units
 from unlearn_lit.methods import METHODS, UnlearnInputs, parse_method
@@ -33,15 +35,18 @@ from unlearn_lit.models import build_backbone
 from unlearn_lit.phases.mask_learning import MaskConfig
 from unlearn_lit.phases.train import train_or_load
 from unlearn_lit.report import environment, log_metrics, write_report
-from unlearn_lit.runtime import device_for
 from unlearn_lit.selection import Headroom, verdict
 from unlearn_lit.units import unit_layout
 
 log = logging.getLogger(__name__)
 
 
-def run(cfg: RunConfig, out: str | Path) -> dict[str, Any]:
-    """Runs the comparison described by ``cfg``; returns the ``metrics.json`` content."""
+def run(cfg: RunConfig, out: str | Path, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Runs the comparison described by ``cfg``; returns the ``metrics.json`` content.
+
+    ``callbacks`` (Lightning callbacks) are given to every Trainer of the run: θ*/RT training, phase 1
+    and the fine-tuning methods.
+    """
     out = Path(out)
     if out.exists():
         raise FileExistsError(f"run directory {out} exists; choose another --out or remove it")
@@ -55,7 +60,7 @@ def run(cfg: RunConfig, out: str | Path) -> dict[str, Any]:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
     try:
-        result = _run(cfg, tmp, *prepared)
+        result = _run(cfg, tmp, *prepared, callbacks=list(callbacks))
     except BaseException:
         failed = out.with_name(f"{out.name}.failed-{time.strftime('%Y%m%d-%H%M%S')}")
         tmp.rename(failed)
@@ -83,13 +88,19 @@ def _prepare(cfg: RunConfig) -> tuple[Any, Any, MaskArtifact | None]:
     return dm, factory, saved
 
 
-def _run(cfg: RunConfig, tmp: Path, dm: Any, factory: Any, saved: MaskArtifact | None) -> dict[str, Any]:
+def _run(
+    cfg: RunConfig, tmp: Path, dm: Any, factory: Any, saved: MaskArtifact | None, callbacks: list[Any]
+) -> dict[str, Any]:
     dm.write_split(tmp)
     recipe = cfg.train_recipe()
-    train = dict(cache_dir=cfg.cache_dir, progress_bar=cfg.progress_bar, accelerator=cfg.accelerator)
-    device = device_for(cfg.accelerator)  # Lightning returns modules on the CPU: put them back each time
-    original = train_or_load(factory, dm, recipe, "original", **train).eval().to(device)
-    retrain = train_or_load(factory, dm, recipe, "retrain", **train).eval().to(device)
+    runtime = cfg.trainer
+    loggers = RunLoggers(tmp, cfg.logger, cfg.wandb_project, cfg.table)
+    train = dict(cache_dir=cfg.cache_dir, runtime=runtime, callbacks=callbacks)
+    device = runtime.device()  # Lightning returns modules on the CPU: put them back each time
+    log.info("runtime: %s (one-process phases on %s)", runtime, device)
+    original = train_or_load(factory, dm, recipe, "original", logger=loggers.phase("original"), **train)
+    retrain = train_or_load(factory, dm, recipe, "retrain", logger=loggers.phase("rt"), **train)
+    original, retrain = original.eval().to(device), retrain.eval().to(device)
     # training time, also when the weights came from the cache (recorded when they were trained)
     times = {
         w: float(m.train_info.get("seconds", math.nan)) for w, m in (("original", original), ("rt", retrain))
@@ -115,7 +126,7 @@ def _run(cfg: RunConfig, tmp: Path, dm: Any, factory: Any, saved: MaskArtifact |
     elif "mape" in sources:
         t0 = time.perf_counter()
         artifact = learn_mask(original, cfg.mask, dm.forget, dm.retain, out_dir=tmp / "mask",
-                              enable_progress_bar=cfg.progress_bar, accelerator=cfg.accelerator)  # fmt: skip
+                              **runtime.trainer_kwargs(callbacks=callbacks))  # fmt: skip
         original.to(device)
         phase1_s = time.perf_counter() - t0
         masks["mape"] = layout.param_masks(artifact.masks, params)
@@ -142,7 +153,8 @@ def _run(cfg: RunConfig, tmp: Path, dm: Any, factory: Any, saved: MaskArtifact |
         method = METHODS.get(base)
         headroom = Headroom(rt_metrics, lambda m: evaluate(m, dm, **ev)) if cfg.headroom else None
         inputs = UnlearnInputs(original, dm, layout, masks.get(source), seed=cfg.seed, headroom=headroom,
-                               phase1_time_s=phase1_s if source == "mape" and saved is None else None)  # fmt: skip
+                               phase1_time_s=phase1_s if source == "mape" and saved is None else None,
+                               runtime=runtime, callbacks=callbacks, logger=loggers.phase(name))  # fmt: skip
         try:
             mcfg = from_dict(method.config, cfg.method_options.get(name, {}))
             with cost.phase(name) as record:
@@ -168,7 +180,7 @@ def _run(cfg: RunConfig, tmp: Path, dm: Any, factory: Any, saved: MaskArtifact |
             models[name] = result.model
 
     if cfg.successive is not None:
-        for name, (rec, model) in _successive(cfg, original, dm, layout, masks).items():
+        for name, (rec, model) in _successive(cfg, original, dm, layout, masks, callbacks).items():
             if isinstance(rec, str):
                 failed[name] = rec
                 continue
@@ -192,20 +204,22 @@ def _run(cfg: RunConfig, tmp: Path, dm: Any, factory: Any, saved: MaskArtifact |
         "environment": environment(cfg.seed),
     }
     write_report(tmp, summary, title=cfg.table)
-    log_metrics(tmp, summary, cfg.logger, cfg.wandb_project, cfg.table)
+    log_metrics(tmp, summary, cfg.logger, cfg.wandb_project, cfg.table, loggers)
     return summary
 
 
-def _successive(cfg: RunConfig, original, dm, layout, masks: dict[str, Any]) -> dict[str, Any]:
+def _successive(
+    cfg: RunConfig, original, dm, layout, masks: dict[str, Any], callbacks: list[Any]
+) -> dict[str, Any]:
     """Runs each (mode, R) of ``cfg.successive``; returns ``{row name: (record | error, final model)}``."""
     sc = cfg.successive
     base, source = parse_method(sc.method)
     so_cfg = from_dict(METHODS.get(base).config, cfg.method_options.get(sc.method, {}))
 
     def mape_mask(model, forget_loader, retain_loader):  # phase 1 again, on the current model
-        art = learn_mask(
-            model, cfg.mask, forget_loader.dataset, retain_loader.dataset, enable_progress_bar=False
-        )
+        art = learn_mask(model, cfg.mask, forget_loader.dataset, retain_loader.dataset,
+                         **cfg.trainer.trainer_kwargs(callbacks=callbacks))  # fmt: skip
+        model.to(cfg.trainer.device())
         return layout.param_masks(art.masks, dict(model.named_parameters()))
 
     out: dict[str, Any] = {}
@@ -213,7 +227,7 @@ def _successive(cfg: RunConfig, original, dm, layout, masks: dict[str, Any]) -> 
         for r in sc.requests:
             name = f"{sc.method}@{r}req_{mode}"
             fixed = None if source == "mape" else masks.get(source)
-            inputs = UnlearnInputs(original, dm, layout, fixed, seed=cfg.seed)
+            inputs = UnlearnInputs(original, dm, layout, fixed, seed=cfg.seed, runtime=cfg.trainer)
             t0 = time.perf_counter()
             try:
                 res = run_successive(mode, inputs, so_cfg, r, mask_fn=mape_mask if source == "mape" else None)

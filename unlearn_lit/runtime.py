@@ -1,15 +1,31 @@
-"""Where the run's models live between Lightning phases (a first piece of METHOD.md's runtime).
+"""The run's runtime: one typed ``trainer`` group that every phase receives (METHOD.md's runtime).
 
-Lightning moves a module to the accelerator for a phase and back to the CPU at teardown. The phases
-that run outside a Trainer -- the SO-type statistics and selection, SSD, evaluation -- run wherever the
-model sits, so the pipeline puts θ*, RT and every unlearned model on the run's device after each phase.
+:class:`Runtime` holds the Lightning settings of a run -- accelerator, devices, nodes, strategy,
+precision, progress bars -- and is built once from the run config (``--trainer.accelerator gpu``).
+Every Lightning phase builds its ``Trainer`` from :meth:`Runtime.trainer_kwargs`: θ*/RT training,
+phase 1 + search, the fine-tuning methods. The phases that run outside a Trainer -- the SO-type
+statistics and selection, SSD, evaluation, the relearning attack -- run on :meth:`Runtime.device`, and
+the pipeline puts θ*, RT and every unlearned model there after each Lightning phase (Lightning returns
+modules on the CPU at teardown).
+
+Which phases run data-parallel (``devices > 1`` or several nodes):
+
+- θ*/RT training and phase 1 + search run under the runtime's strategy (phase 1 reduces its
+  statistics across processes in float64: the mask is that of one process);
+- the fine-tuning methods, the SO-type methods, SSD and evaluation run in one process on the runtime's
+  root device (their checkpoint selection keeps weights in the process that measured them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
+PRECISIONS = ("32-true", "32", "64-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true")
 
 
 def device_for(accelerator: str) -> torch.device:
@@ -21,3 +37,83 @@ def device_for(accelerator: str) -> torch.device:
     if accelerator == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
     return torch.device("cuda")
+
+
+@dataclass
+class Runtime:
+    """Where and how every phase runs (``--trainer.*`` on the command line).
+
+    Attributes:
+        accelerator: ``auto`` (a GPU when present), ``cpu``, ``gpu`` or ``cuda``.
+        devices: devices per node for the data-parallel phases (θ*/RT training, phase 1); ``auto``
+            takes every visible device. 1 by default: the one-process phases need no more.
+        num_nodes: nodes (SLURM and torchelastic are detected by Lightning).
+        strategy: Lightning strategy of the data-parallel phases (``auto``, ``ddp``, ``ddp_spawn``,
+            ``fsdp``, ...); with ``devices: 1`` it has nothing to distribute.
+        precision: Lightning precision of every Trainer phase (``bf16-mixed`` on recent GPUs); None:
+            the training recipe's precision for θ*/RT and ``32-true`` elsewhere. Phase 1 accumulates
+            its statistics in float64 whatever the forward precision.
+        progress_bar: show progress bars in every phase.
+    """
+
+    accelerator: str = "auto"
+    devices: int | str = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str | None = None
+    progress_bar: bool = True
+
+    def __post_init__(self) -> None:
+        if self.accelerator not in ACCELERATORS:
+            raise ValueError(
+                f"unknown trainer.accelerator {self.accelerator!r}; valid choices: {', '.join(ACCELERATORS)}"
+            )
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise ValueError(
+                f"unknown trainer.precision {self.precision!r}; valid choices: {', '.join(PRECISIONS)}"
+            )
+        if isinstance(self.devices, str) and self.devices != "auto" and not self.devices.isdigit():
+            raise ValueError(f"trainer.devices must be a positive number or 'auto', got {self.devices!r}")
+        if isinstance(self.devices, str) and self.devices.isdigit():
+            self.devices = int(self.devices)
+        if isinstance(self.devices, int) and self.devices < 1 or self.num_nodes < 1:
+            raise ValueError(
+                f"trainer.devices and trainer.num_nodes must be >= 1, got {self.devices}, {self.num_nodes}"
+            )
+
+    @property
+    def distributed(self) -> bool:
+        """Whether the data-parallel phases may start more than one process."""
+        return self.devices != 1 or self.num_nodes > 1
+
+    def device(self) -> torch.device:
+        """The root device of the one-process phases (the first GPU when the accelerator is one)."""
+        return device_for(self.accelerator)
+
+    def trainer_kwargs(
+        self,
+        *,
+        distributed: bool = True,
+        precision: str | None = None,
+        logger: Any = None,
+        callbacks: Sequence[Any] = (),
+    ) -> dict[str, Any]:
+        """Keyword arguments of ``lightning.Trainer`` for one phase.
+
+        Args:
+            distributed: the phase supports several processes (else one device of the runtime).
+            precision: the phase's default precision when the runtime sets none.
+            logger: a Lightning logger (None: no logger).
+            callbacks: the phase's callbacks.
+        """
+        kwargs: dict[str, Any] = {
+            "accelerator": self.accelerator,
+            "devices": self.devices if distributed else 1,
+            "num_nodes": self.num_nodes if distributed else 1,
+            "strategy": self.strategy if distributed else "auto",
+            "precision": self.precision or precision or "32-true",
+            "enable_progress_bar": self.progress_bar,
+            "logger": logger if logger is not None else False,
+            "callbacks": list(callbacks),
+        }
+        return kwargs

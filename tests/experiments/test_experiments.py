@@ -90,7 +90,7 @@ def test_tiny_sparsity_sweep_writes_table_csv_and_plot(tmp_path, monkeypatch):
         "methods": ["rt", "so", "mape_so", "random_so"],
         "method_options": {m: {"fisher_examples": 64, "selection_retain": 64, "selection_val": 64}
                            for m in ("so", "mape_so", "random_so")},
-        "cache_dir": str(tmp_path / "cache"), "progress_bar": False, "threads": 1,
+        "cache_dir": str(tmp_path / "cache"), "trainer": {"progress_bar": False}, "threads": 1,
     }))  # fmt: skip
     out = tmp_path / "out"
     argv = [

@@ -13,6 +13,9 @@ from unlearn_lit.data import build_datamodule
 from unlearn_lit.eval import avg_gap, evaluate
 from unlearn_lit.models import build_backbone
 from unlearn_lit.phases.train import PRESETS, TrainRecipe, lr_lambda, train_or_load
+from unlearn_lit.runtime import Runtime
+
+CPU = Runtime(accelerator="cpu", progress_bar=False)
 
 VIT = functools.partial(build_backbone, "vit_digits", num_labels=10)
 
@@ -30,14 +33,14 @@ def class_split():
 @pytest.fixture(scope="module")
 def original(class_split, cache):
     return train_or_load(
-        VIT, class_split, PRESETS["vit_small"], "original", cache, accelerator="cpu", progress_bar=False
+        VIT, class_split, PRESETS["vit_small"], "original", cache, runtime=CPU
     )
 
 
 @pytest.fixture(scope="module")
 def retrain(class_split, cache):
     return train_or_load(
-        VIT, class_split, PRESETS["vit_small"], "retrain", cache, accelerator="cpu", progress_bar=False
+        VIT, class_split, PRESETS["vit_small"], "retrain", cache, runtime=CPU
     )
 
 
@@ -68,7 +71,7 @@ def test_cache_is_shared_and_written_atomically(original, retrain, class_split, 
     assert described["key"]["data"]["forget_indices"] and described["key"]["recipe"]["lr"] == 2e-3
     # another forget split of the same D reuses θ*; the cache returns identical weights
     other_split = build_datamodule("digits", forget="random", forget_size=64, seed=5)
-    again = train_or_load(VIT, other_split, PRESETS["vit_small"], "original", cache, accelerator="cpu")
+    again = train_or_load(VIT, other_split, PRESETS["vit_small"], "original", cache, runtime=CPU)
     assert again.train_info["cache_hit"] and again.train_info["path"] == original.train_info["path"]
     for (name, a), b in zip(original.state_dict().items(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
@@ -93,7 +96,7 @@ def test_minilm_tweets_smoke(tmp_path):
     recipe = TrainRecipe(lr=5e-5, epochs=1, batch_size=16, max_steps=3)
     factory = functools.partial(build_backbone, "minilm", num_labels=3)
     before = factory().state_dict()
-    model = train_or_load(factory, dm, recipe, "original", tmp_path, accelerator="cpu", progress_bar=False)
+    model = train_or_load(factory, dm, recipe, "original", tmp_path, runtime=CPU)
     assert model.train_info["steps"] == 3
     changed = [
         k
@@ -129,7 +132,7 @@ def test_lr_schedules():
 def test_sgd_recipe_trains(tmp_path):
     dm = build_datamodule("digits", max_train=128, forget_size=8)
     recipe = TrainRecipe(optimizer="sgd", lr=0.05, epochs=1, batch_size=32, schedule="cosine", warmup=0)
-    model = train_or_load(VIT, dm, recipe, "retrain", tmp_path, accelerator="cpu", progress_bar=False)
+    model = train_or_load(VIT, dm, recipe, "retrain", tmp_path, runtime=CPU)
     assert model.train_info["steps"] == 4  # ceil(120 retain examples / 32)
 
 
@@ -139,7 +142,7 @@ def test_minilm_tweets_full_recipe(tmp_path):
     """MiniLM fine-tuned on 4,000 3-class tweets with the ``minilm`` preset reaches >= 0.75 test accuracy."""
     dm = build_datamodule("tweets", max_train=4000)  # measured: 0.774 on all 7,437 test tweets
     factory = functools.partial(build_backbone, "minilm", num_labels=3)
-    model = train_or_load(factory, dm, PRESETS["minilm"], "original", tmp_path, progress_bar=False)
+    model = train_or_load(factory, dm, PRESETS["minilm"], "original", tmp_path, runtime=CPU)
     metrics = evaluate(model, dm, retain_subsample=1000)
     print(metrics, model.train_info)
     assert metrics["test/acc"] >= 0.75, metrics

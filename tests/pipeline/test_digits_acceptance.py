@@ -22,7 +22,8 @@ QUICKSTART = Path(__file__).resolve().parents[2] / "configs/quickstart/vit_digit
 def quickstart(cache: Path, *overrides: str) -> RunConfig:
     """The shipped quickstart config (no per-setup options) with CLI-style overrides."""
     fields = dataclasses.asdict(load_config(QUICKSTART, *overrides))
-    fields.update(methods=["rt", "so", "mape_so", "mape_ga"], cache_dir=str(cache), progress_bar=False)
+    fields.update(methods=["rt", "so", "mape_so", "mape_ga"], cache_dir=str(cache))
+    fields["trainer"]["progress_bar"] = False
     fields["method_options"] = {k: v for k, v in fields["method_options"].items() if k in fields["methods"]}
     return from_dict(RunConfig, fields)
 

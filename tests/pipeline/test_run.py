@@ -15,6 +15,7 @@ from unlearn_lit.config import DataConfig, RunConfig
 from unlearn_lit.phases.mask_learning import MaskConfig
 from unlearn_lit.report import COLUMNS
 from unlearn_lit.run import run
+from unlearn_lit.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 ROW_KEYS = set(COLUMNS)
@@ -33,7 +34,7 @@ def test_quickstart_pipeline_reduced(tmp_path):
                         "random_so": {"fisher_examples": 256},
                         "ga": {"max_steps": 20, "every_n_steps": 5}, "mape_ga": {"max_steps": 20, "every_n_steps": 5}},
         cache_dir=str(tmp_path / "cache"),
-        progress_bar=False,
+        trainer=Runtime(progress_bar=False),
     )  # fmt: skip
     out = tmp_path / "run"
     summary = run(cfg, out)
@@ -150,7 +151,7 @@ def test_pipeline_successive_requests_and_relearning_attack(tmp_path):
         successive=SuccessiveConfig(method="mape_so", requests=[2], modes=["memory_free", "memory_aided"]),
         relearn=RelearnConfig(steps=3, batch_size=8),
         cache_dir=str(tmp_path / "cache"),
-        progress_bar=False,
+        trainer=Runtime(progress_bar=False),
         threads=1,
     )
     summary = run(cfg, tmp_path / "run")

@@ -20,6 +20,7 @@ from safetensors.torch import save_file
 from unlearn_lit.masks.artifact import MaskArtifact
 from unlearn_lit.masks.search import greedy_search, warm_start
 from unlearn_lit.phases.mask_learning import MaskLearning
+from unlearn_lit.runtime import Runtime
 from unlearn_lit.units.layout import KINDS
 
 STATISTICS_FILE = "mask_statistics.safetensors"
@@ -132,16 +133,18 @@ def learn_mask(
 ) -> MaskArtifact:
     """Phase 1 + search with a Lightning Trainer; returns the mask artifact.
 
-    ``trainer_kwargs`` go to ``lightning.Trainer`` (``strategy="ddp_spawn", devices=2`` for data
-    parallelism; the artifact then comes back through ``out_dir``, which spawn strategies require).
+    ``trainer_kwargs`` go to ``lightning.Trainer`` over the defaults of
+    :meth:`Runtime.trainer_kwargs() <unlearn_lit.runtime.Runtime.trainer_kwargs>` (a GPU when present;
+    the pipeline passes the run's runtime). ``strategy="ddp_spawn", devices=2`` runs data-parallel; the
+    artifact then comes back through ``out_dir``, which spawn strategies require. ``callbacks`` are
+    added to the search callback.
     """
     search = GreedyMaskSearch(out_dir)
-    kwargs = dict(
-        accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_model_summary=False
-    )
+    kwargs = {**Runtime().trainer_kwargs(), "enable_checkpointing": False, "enable_model_summary": False}
     kwargs.update(trainer_kwargs)
     # Mask gradients need autograd inside the validation loop; ShardSampler does the sharding.
-    kwargs.update(inference_mode=False, use_distributed_sampler=False, callbacks=[search])
+    callbacks = [search, *kwargs.get("callbacks", [])]
+    kwargs.update(inference_mode=False, use_distributed_sampler=False, callbacks=callbacks)
     if "spawn" in str(kwargs.get("strategy", "")) and out_dir is None:
         raise ValueError("spawned processes return the mask through out_dir; pass out_dir")
     trainer = L.Trainer(**kwargs)

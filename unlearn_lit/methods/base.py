@@ -22,6 +22,7 @@ from torch import Tensor
 from unlearn_lit.errors import UnlearningFailed  # noqa: F401  (re-exported: methods raise it)
 from unlearn_lit.models.base import Backbone
 from unlearn_lit.registry import Registry
+from unlearn_lit.runtime import Runtime
 from unlearn_lit.units.layout import UnitLayout
 
 MASK_SOURCES = ("none", "mape", "random", "salun")
@@ -76,6 +77,9 @@ class UnlearnInputs:
         logger: a Lightning logger for the fine-tuning methods' curves (None: no logger).
         callbacks: further Lightning callbacks of the fine-tuning methods.
         selection_sets: prebuilt selection sets (None: built from the datamodule).
+        runtime: where the method runs (Lightning settings of the fine-tuning methods; the device of
+            the one-step methods is θ*'s, which the pipeline puts on :meth:`Runtime.device`). Quiet
+            (no progress bar) by default.
     """
 
     original: Backbone
@@ -88,6 +92,7 @@ class UnlearnInputs:
     logger: Any = None
     callbacks: list[Any] = field(default_factory=list)
     selection_sets: Any = None
+    runtime: Runtime = field(default_factory=lambda: Runtime(progress_bar=False))
 
     def fresh_model(self) -> Backbone:
         """A deep copy of θ* to unlearn on."""

@@ -69,8 +69,8 @@ class FinetuneConfig:
         patience: evaluations to continue once the forget set passed its target (None = no early stop).
         selection_retain: size of the retain slice of the selection sets.
         selection_val: examples of D_v in the selection sets.
-        accelerator: Lightning accelerator (``cpu``, ``gpu``, ``auto``).
-        progress_bar: show Lightning's progress bar.
+
+    Where it runs (accelerator, precision, progress bar) is the run's runtime, ``inputs.runtime``.
     """
 
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=None))
@@ -88,8 +88,6 @@ class FinetuneConfig:
     patience: int | None = 2
     selection_retain: int = 512
     selection_val: int = 512
-    accelerator: str = "auto"
-    progress_bar: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.optim, dict):  # plain YAML / JSON overrides
@@ -173,15 +171,15 @@ def finetune(
                 headroom=inputs.headroom,
             )
         trainer = L.Trainer(
-            accelerator=cfg.accelerator,
-            devices=1,
+            **inputs.runtime.trainer_kwargs(
+                distributed=False,  # one process: the selection keeps the chosen weights in memory
+                logger=inputs.logger,
+                callbacks=([selector] if selector else []) + list(inputs.callbacks),
+            ),
             max_epochs=cfg.epochs if cfg.max_steps is None else -1,
             max_steps=cfg.max_steps if cfg.max_steps is not None else -1,
             gradient_clip_val=cfg.grad_clip,
-            callbacks=([selector] if selector else []) + list(inputs.callbacks),
-            logger=inputs.logger if inputs.logger is not None else False,
             enable_checkpointing=False,
-            enable_progress_bar=cfg.progress_bar,
             enable_model_summary=False,
             num_sanity_val_steps=0,
             limit_val_batches=0,

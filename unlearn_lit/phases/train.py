@@ -13,8 +13,8 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +28,11 @@ from unlearn_lit.data import UnlearnDataModule
 from unlearn_lit.data.base import digest
 from unlearn_lit.eval.cost import CostTracker
 from unlearn_lit.models.base import Backbone, predictions
+from unlearn_lit.runtime import PRECISIONS, Runtime
 
 log = logging.getLogger(__name__)
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("constant", "linear", "cosine")
-PRECISIONS = ("32-true", "32", "64-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true")
 WHICH = ("original", "retrain")
 CACHE_VERSION = 1
 
@@ -190,10 +190,10 @@ def train_or_load(
     which: str = "original",
     cache_dir: str | Path = "~/.cache/unlearn_lit/models",
     *,
-    accelerator: str = "auto",
+    runtime: Runtime | None = None,
     logger: Any = None,
+    callbacks: Sequence[Any] = (),
     validate: bool = False,
-    progress_bar: bool = True,
     force: bool = False,
 ) -> Backbone:
     """θ* (``which="original"``: trained on D) or RT (``"retrain"``: D_r, same recipe), cached.
@@ -204,10 +204,12 @@ def train_or_load(
         recipe: the training recipe (shared by θ* and RT).
         which: ``original`` or ``retrain``.
         cache_dir: where ``{which}-{key}.safetensors`` and its ``.json`` description live.
-        accelerator: Lightning accelerator (``cpu``, ``gpu``, ``auto``).
+        runtime: accelerator, devices, strategy, precision and progress bars (default
+            :class:`~unlearn_lit.runtime.Runtime`); its precision, when set, replaces the recipe's (and
+            is part of the cache key).
         logger: a Lightning logger (None: no logging).
+        callbacks: further Lightning callbacks.
         validate: evaluate on D_v after every epoch (logged as ``val/acc``, ``val/loss``).
-        progress_bar: show Lightning's progress bar.
         force: retrain even when the cache holds the weights.
 
     Returns:
@@ -215,6 +217,9 @@ def train_or_load(
     """
     if which not in WHICH:
         raise ValueError(f"unknown which {which!r}; valid choices: {', '.join(WHICH)}")
+    runtime = runtime or Runtime()
+    if runtime.precision is not None:
+        recipe = replace(recipe, precision=runtime.precision)
     backbone = backbone_factory()
     datamodule.bind(backbone)
     key = cache_key(backbone, datamodule, recipe, which)
@@ -236,15 +241,11 @@ def train_or_load(
     finally:
         datamodule.mode = previous_mode
     trainer = L.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        precision=recipe.precision,
+        **runtime.trainer_kwargs(precision=recipe.precision, logger=logger, callbacks=callbacks),
         max_epochs=recipe.epochs,
         max_steps=recipe.max_steps or -1,
         gradient_clip_val=recipe.gradient_clip_val,
         enable_checkpointing=False,
-        logger=logger if logger is not None else False,
-        enable_progress_bar=progress_bar,
         enable_model_summary=False,
         num_sanity_val_steps=0,
         limit_val_batches=1.0 if validate else 0,

@@ -108,11 +108,9 @@ class CheckpointSelection(L.Callback):
             raise RuntimeError(
                 f"selection moved to candidate {self.choice.index}, whose weights were not kept"
             )
-        if trainer.logger is not None:
-            metrics = {
-                f"unlearn/select/{k}": float(v) for k, v in row.items() if k != "step" and "/" not in k
-            }
-            trainer.logger.log_metrics(metrics, step=trainer.global_step)
+        metrics = {f"select/{k}": float(v) for k, v in row.items() if k != "step" and "/" not in k}
+        for lg in trainer.loggers:
+            lg.log_metrics(metrics, step=trainer.global_step)
         if self.passed_at is None and self.rule.passed(row, self.target, self.class_target):
             self.passed_at = len(self.table) - 1
         if self.patience is not None and self.passed_at is not None:

@@ -1,0 +1,95 @@
+"""The runtime (``--trainer.*``) reaches every phase of a run (issue: one runtime for every phase)."""
+
+from __future__ import annotations
+
+import csv
+
+import lightning as L
+import pytest
+import yaml
+
+from unlearn_lit.__main__ import load_config, main
+from unlearn_lit.run import run
+from unlearn_lit.runtime import Runtime
+
+
+class Recorder(L.Callback):
+    """Records, for every Trainer of the run, the phase's module and the Trainer's runtime settings."""
+
+    def __init__(self):
+        self.seen: list[dict] = []
+
+    def setup(self, trainer, pl_module, stage):
+        self.seen.append(
+            {
+                "phase": type(pl_module).__name__,
+                "precision": trainer.precision,
+                "accelerator": type(trainer.accelerator).__name__,
+                "devices": trainer.num_devices,
+                "progress_bar": trainer.progress_bar_callback is not None,
+            }
+        )
+
+
+SMALL = {
+    "backbone": "vit_digits",
+    "backbone_options": {"embed_dim": 32, "depth": 2},
+    "data": {"name": "digits", "forget_size": 32, "max_train": 300, "max_test": 150, "val_size": 64},
+    "recipe_overrides": {"epochs": 3},
+    "mask": {"sparsity": 0.9, "search_rows": 64, "retain_subsample": 128},
+    "methods": ["rt", "mape_so", "mape_ga"],
+    "method_options": {
+        "mape_so": {"fisher_examples": 64, "selection_retain": 64, "selection_val": 64},
+        "mape_ga": {"max_steps": 6, "every_n_steps": 3, "lr_retries": 0, "selection_retain": 64},
+    },
+    "threads": 1,
+}
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(600)
+def test_cli_runtime_reaches_every_trainer_phase(tmp_path):
+    config = tmp_path / "small.yaml"
+    config.write_text(yaml.safe_dump({**SMALL, "cache_dir": str(tmp_path / "cache")}))
+    flags = ["--trainer.accelerator", "cpu", "--trainer.precision", "bf16-mixed"]
+    cfg = load_config(config, *flags, "--trainer.progress_bar", "false")
+    assert cfg.trainer == Runtime(accelerator="cpu", precision="bf16-mixed", progress_bar=False)
+    recorder = Recorder()
+    summary = run(cfg, tmp_path / "run", callbacks=[recorder])
+    phases = [s["phase"] for s in recorder.seen]
+    # θ* and RT training, phase 1 + search, the masked fine-tuning method: every one got the runtime
+    assert phases.count("TrainClassifier") == 2 and "MaskLearning" in phases and "MaskedUnlearning" in phases
+    for seen in recorder.seen:
+        assert seen == {
+            "phase": seen["phase"],
+            "precision": "bf16-mixed",
+            "accelerator": "CPUAccelerator",
+            "devices": 1,
+            "progress_bar": False,
+        }
+    # the one-step method ran on the runtime's device (θ* is kept there) and the config records it
+    assert "mape_so" in summary["methods"], summary["failed"]
+    assert summary["config"]["trainer"]["precision"] == "bf16-mixed"
+    # the logger reached the fine-tuning method: one row of selection measurements per candidate
+    with open(tmp_path / "run" / "logs" / "mape_ga" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    chosen = summary["hparams"]["mape_ga"]["candidates"]
+    assert [float(r["select/forget_acc"]) for r in rows] == pytest.approx([c["forget_acc"] for c in chosen])
+
+
+def test_runtime_validation_names_the_choices(tmp_path, capsys):
+    with pytest.raises(ValueError, match="valid choices: auto, cpu, gpu, cuda"):
+        Runtime(accelerator="tpu9")
+    with pytest.raises(ValueError, match="valid choices: 32-true.*bf16-mixed"):
+        Runtime(precision="bf17")
+    with pytest.raises(ValueError, match="devices and trainer.num_nodes must be >= 1"):
+        Runtime(devices=0)
+    kwargs = Runtime(devices=4, num_nodes=2, strategy="ddp").trainer_kwargs(distributed=False)
+    assert (kwargs["devices"], kwargs["num_nodes"], kwargs["strategy"]) == (1, 1, "auto")
+    assert Runtime(devices="2").devices == 2 and Runtime(devices=2).distributed
+    # the CLI rejects a bad value before any work, naming the choices
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(SMALL))
+    with pytest.raises(SystemExit):
+        main(["run", "--config", str(config), "--trainer.precision", "bf17", "--out", str(tmp_path / "o")])
+    assert "valid choices" in capsys.readouterr().err and not (tmp_path / "o").exists()
