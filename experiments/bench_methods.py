@@ -270,8 +270,6 @@ def run_fields(setup: str, seed: int, args: argparse.Namespace) -> dict[str, Any
     fields = common.merge(common.merge(fields, overrides), common.seed_overrides(seed))
     if args.methods:
         fields["methods"] = list(args.methods)
-    options = fields.get("method_options", {})
-    fields["method_options"] = {k: v for k, v in options.items() if k in fields["methods"]}
     cache = args.cache_dir or args.out / "cache"
     bench = {"cache_dir": str(cache), "threads": args.threads, "trainer": {"progress_bar": args.progress}}
     return {**fields, **bench, "logger": "csv", "table": f"bench_methods_{setup}"}

@@ -59,7 +59,9 @@ def bench(name: str, repeats: int, out: Path) -> dict:
     for _ in range(repeats):
         target = out / name
         shutil.rmtree(target, ignore_errors=True)
-        art = learn_mask(backbone, cfg, dm.forget, dm.retain, out_dir=target, accelerator="cpu", enable_progress_bar=False)
+        art = learn_mask(
+            backbone, cfg, dm.forget, dm.retain, out_dir=target, accelerator="cpu", enable_progress_bar=False
+        )
         phase1.append(art.summary["time_s"]["phase1"])
         search.append(art.summary["time_s"]["search"])
         positions = torch.randperm(len(dm.retain), generator=torch.Generator().manual_seed(0))[:n_retain]

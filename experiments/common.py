@@ -193,7 +193,6 @@ def load_config(path: Path, overrides: Mapping[str, Any] | None = None) -> Any:
     """A :class:`~unlearn_lit.config.RunConfig` from a YAML file plus overrides, parsed and validated
     exactly as ``python -m unlearn_lit run --config`` does (the merged YAML goes through the CLI parser).
 
-    ``method_options`` of methods that the overrides dropped from ``methods`` are dropped too.
     """
     import tempfile
 
@@ -203,9 +202,6 @@ def load_config(path: Path, overrides: Mapping[str, Any] | None = None) -> Any:
     from unlearn_lit.config import RunConfig
 
     fields = merge(yaml.safe_load(Path(path).read_text()) or {}, overrides or {})
-    if "methods" in fields:
-        options = fields.get("method_options") or {}
-        fields["method_options"] = {k: v for k, v in options.items() if k in fields["methods"]}
     parser = build_parser()
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
         yaml.safe_dump(fields, f, sort_keys=False)

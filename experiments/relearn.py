@@ -30,10 +30,7 @@ SHOWN = ("forget_acc", "heldout_acc")
 def finetune_lr(cfg) -> float:
     """The full-parameter learning rate of the config's FT: fine-tuning this model at a rate that moves
     it without wrecking it is the attacker's natural choice."""
-    from unlearn_lit.config import from_dict
-    from unlearn_lit.methods.ft import FTConfig
-
-    return from_dict(FTConfig, cfg.method_options.get("ft", {})).optim.lr
+    return cfg.method_options.resolve("ft").optim.lr
 
 
 def curve_rows(summary: dict, seed: int) -> list[dict]:

@@ -12,10 +12,14 @@ from typing import Any
 
 from unlearn_lit.eval.relearn import RelearnConfig
 from unlearn_lit.loggers import LOGGERS
+from unlearn_lit.methods import parse_method
+from unlearn_lit.methods.options import method_options_class
 from unlearn_lit.phases.mask_learning import MaskConfig
 from unlearn_lit.phases.train import PRESETS, TrainRecipe
 from unlearn_lit.runtime import Runtime
+from unlearn_lit.typed import build
 
+MethodOptions = method_options_class()  # one typed group per registered method
 
 
 @dataclass
@@ -105,7 +109,8 @@ class RunConfig:
             LayerNorm, output biases, classifier); METHOD.md §2 [choice], default frozen.
         methods: method names: ``rt`` and ``original`` are references; others are ``[source_]method``
             with source in mape, random, salun (e.g. ``so``, ``mape_so``, ``random_ga``).
-        method_options: per-method config overrides, keyed by the method name used in ``methods``.
+        method_options: every method's options, typed (:mod:`unlearn_lit.methods.options`): ``so``
+            applies to ``so``, ``mape_so`` and ``random_so``; ``mape_so`` overrides it for that variant.
         eval_retain_subsample: score retain accuracy on this many D_r examples (None = all).
         headroom: evaluate every selection candidate against RT and report the oracle's Avg.Gap beside
             the rule's choice (analysis only; it costs one evaluation per candidate).
@@ -133,7 +138,7 @@ class RunConfig:
     methods: list[str] = field(
         default_factory=lambda: ["rt", "so", "mape_so", "ft", "ga", "mape_ga", "salun", "random_so"]
     )
-    method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    method_options: MethodOptions = field(default_factory=lambda: MethodOptions())
     eval_retain_subsample: int | None = None
     headroom: bool = True
     cache_dir: str = "~/.cache/unlearn_lit/models"
@@ -151,21 +156,17 @@ class RunConfig:
             raise ValueError(f"unknown recipe {self.recipe!r}; valid choices: {', '.join(PRESETS)}")
         if self.logger not in LOGGERS:
             raise ValueError(f"unknown logger {self.logger!r}; valid choices: {', '.join(LOGGERS)}")
-        from unlearn_lit.methods import parse_method
-
+        if isinstance(self.method_options, dict):  # Python callers may pass a plain mapping
+            self.method_options = build(MethodOptions, self.method_options, "method_options")
         for name in self.methods:
-            if name not in ("rt", "original"):
-                parse_method(name)  # raises with the valid names
-        unused = sorted(set(self.method_options) - set(self.methods))
-        if unused:
-            raise ValueError(f"method_options given for methods not in `methods`: {unused}")
-        from unlearn_lit.methods import METHODS
-
-        for name, options in self.method_options.items():  # invalid options fail before any work
-            mcfg = from_dict(METHODS.get(parse_method(name)[0]).config, options)
-            if getattr(mcfg, "select", None) == "oracle" and not self.headroom:
+            if name in ("rt", "original"):
+                continue
+            parse_method(name)  # raises with the valid names
+            mcfg = self.method_options.resolve(name)  # invalid options fail before any work
+            if getattr(mcfg, "select", None) == "oracle" and not (self.headroom and "rt" in self.methods):
                 raise ValueError(
-                    f'{name}: select="oracle" needs headroom: true (it chooses by the gap to RT)'
+                    f'{name}: select="oracle" chooses by the gap to RT: it needs `rt` in methods and '
+                    "headroom: true"
                 )
         self.train_recipe()
 
@@ -177,23 +178,6 @@ class RunConfig:
 def from_dict(cls: type, data: dict[str, Any]) -> Any:
     """Builds dataclass ``cls`` from a plain dict, recursing into dataclass-typed fields.
 
-    Unknown keys raise a ValueError naming the valid fields (method options come from YAML).
+    Unknown keys and values of the wrong type raise a ValueError naming the field and the valid fields.
     """
-    import typing
-
-    valid = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(valid))
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} options {unknown}; valid: {', '.join(valid)}")
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for key, value in data.items():
-        kind = hints.get(key)
-        if not dataclasses.is_dataclass(kind):  # Optional[SomeConfig] -> SomeConfig
-            kind = next((a for a in typing.get_args(kind) if dataclasses.is_dataclass(a)), kind)
-        if dataclasses.is_dataclass(kind) and isinstance(value, dict):
-            value = from_dict(kind, value)
-        elif isinstance(value, list) and isinstance(getattr(cls, key, None), tuple):
-            value = tuple(value)
-        kwargs[key] = value
-    return cls(**kwargs)
+    return build(cls, data, cls.__name__)

@@ -60,7 +60,9 @@ class RunLoggers:
         group: W&B group (the config's table name).
     """
 
-    def __init__(self, directory: Path, kind: str = "csv", project: str = "unlearn_lit", group: str = "") -> None:
+    def __init__(
+        self, directory: Path, kind: str = "csv", project: str = "unlearn_lit", group: str = ""
+    ) -> None:
         if kind not in LOGGERS:
             raise ValueError(f"unknown logger {kind!r}; valid choices: {', '.join(LOGGERS)}")
         self.directory, self.kind, self.project, self.group = Path(directory), kind, project, group

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from unlearn_lit.callbacks.greedy_search import learn_mask
-from unlearn_lit.config import RunConfig, from_dict
+from unlearn_lit.config import RunConfig
 from unlearn_lit.eval.cost import CostTracker
 from unlearn_lit.eval.metrics import avg_gap, evaluate
 from unlearn_lit.eval.relearn import plot_relearn, relearn_curves
@@ -156,7 +156,7 @@ def _run(
                                phase1_time_s=phase1_s if source == "mape" and saved is None else None,
                                runtime=runtime, callbacks=callbacks, logger=loggers.phase(name))  # fmt: skip
         try:
-            mcfg = from_dict(method.config, cfg.method_options.get(name, {}))
+            mcfg = cfg.method_options.resolve(name)
             with cost.phase(name) as record:
                 result = method.run(inputs, mcfg)
             result.model.to(device)
@@ -214,7 +214,7 @@ def _successive(
     """Runs each (mode, R) of ``cfg.successive``; returns ``{row name: (record | error, final model)}``."""
     sc = cfg.successive
     base, source = parse_method(sc.method)
-    so_cfg = from_dict(METHODS.get(base).config, cfg.method_options.get(sc.method, {}))
+    so_cfg = cfg.method_options.resolve(sc.method)
 
     def mape_mask(model, forget_loader, retain_loader):  # phase 1 again, on the current model
         art = learn_mask(model, cfg.mask, forget_loader.dataset, retain_loader.dataset,

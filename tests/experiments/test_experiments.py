@@ -64,12 +64,18 @@ def test_markdown_and_csv_put_the_papers_numbers_beside_ours(tmp_path):
     assert (tmp_path / "t_runs.csv").is_file()
 
 
-def test_load_config_merges_overrides_and_drops_options_of_dropped_methods():
+def test_load_config_merges_overrides_and_keeps_typed_method_options():
+    overrides = {
+        "methods": ["rt", "mape_so"],
+        "mask": {"sparsity": 0.5},
+        "method_options": {"so": {"refine": 5}},
+    }
     cfg = common.load_config(
-        ROOT / "configs/offline/vit_digits.yaml",
-        common.merge({"methods": ["rt", "mape_so"], "mask": {"sparsity": 0.5}}, common.seed_overrides(3)),
+        ROOT / "configs/offline/vit_digits.yaml", common.merge(overrides, common.seed_overrides(3))
     )
-    assert cfg.methods == ["rt", "mape_so"] and set(cfg.method_options) == set()  # sa's options dropped
+    # base-method options reach the variant; options of methods not run stay as typed (harmless)
+    assert cfg.methods == ["rt", "mape_so"] and cfg.method_options.resolve("mape_so").refine == 5
+    assert cfg.method_options.resolve("sa").gamma == pytest.approx(5e-5)  # the config's, kept
     assert (cfg.mask.sparsity, cfg.mask.kinds, cfg.mask.seed) == (0.5, "both", 3)  # merged, not replaced
     assert (cfg.data.seed, cfg.seed, cfg.data.name) == (3, 3, "digits")
     with pytest.raises(ValueError, match="sparsity"):

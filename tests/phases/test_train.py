@@ -32,16 +32,12 @@ def class_split():
 
 @pytest.fixture(scope="module")
 def original(class_split, cache):
-    return train_or_load(
-        VIT, class_split, PRESETS["vit_small"], "original", cache, runtime=CPU
-    )
+    return train_or_load(VIT, class_split, PRESETS["vit_small"], "original", cache, runtime=CPU)
 
 
 @pytest.fixture(scope="module")
 def retrain(class_split, cache):
-    return train_or_load(
-        VIT, class_split, PRESETS["vit_small"], "retrain", cache, runtime=CPU
-    )
+    return train_or_load(VIT, class_split, PRESETS["vit_small"], "retrain", cache, runtime=CPU)
 
 
 @pytest.mark.integration

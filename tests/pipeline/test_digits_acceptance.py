@@ -24,7 +24,6 @@ def quickstart(cache: Path, *overrides: str) -> RunConfig:
     fields = dataclasses.asdict(load_config(QUICKSTART, *overrides))
     fields.update(methods=["rt", "so", "mape_so", "mape_ga"], cache_dir=str(cache))
     fields["trainer"]["progress_bar"] = False
-    fields["method_options"] = {k: v for k, v in fields["method_options"].items() if k in fields["methods"]}
     return from_dict(RunConfig, fields)
 
 

@@ -70,7 +70,7 @@ def test_quickstart_pipeline_reduced(tmp_path):
         run(cfg, out)  # never overwritten
     # a saved mask skips phase 1 and is used as is
     again = dataclasses.replace(cfg, methods=["rt", "mape_so"], mask_file=str(out / "mask"), train_outside_units=True,
-                                method_options={"mape_so": cfg.method_options["mape_so"]})  # fmt: skip
+                                method_options=cfg.method_options)  # fmt: skip
     second = run(again, tmp_path / "again")
     assert second["times_s"]["phase1_and_search"] == 0.0
     from unlearn_lit.masks.artifact import MaskArtifact

@@ -4,32 +4,13 @@ from __future__ import annotations
 
 import csv
 
-import lightning as L
 import pytest
 import yaml
 
 from unlearn_lit.__main__ import load_config, main
+from unlearn_lit.callbacks.runtime_recorder import RuntimeRecorder
 from unlearn_lit.run import run
 from unlearn_lit.runtime import Runtime
-
-
-class Recorder(L.Callback):
-    """Records, for every Trainer of the run, the phase's module and the Trainer's runtime settings."""
-
-    def __init__(self):
-        self.seen: list[dict] = []
-
-    def setup(self, trainer, pl_module, stage):
-        self.seen.append(
-            {
-                "phase": type(pl_module).__name__,
-                "precision": trainer.precision,
-                "accelerator": type(trainer.accelerator).__name__,
-                "devices": trainer.num_devices,
-                "progress_bar": trainer.progress_bar_callback is not None,
-            }
-        )
-
 
 SMALL = {
     "backbone": "vit_digits",
@@ -54,7 +35,7 @@ def test_cli_runtime_reaches_every_trainer_phase(tmp_path):
     flags = ["--trainer.accelerator", "cpu", "--trainer.precision", "bf16-mixed"]
     cfg = load_config(config, *flags, "--trainer.progress_bar", "false")
     assert cfg.trainer == Runtime(accelerator="cpu", precision="bf16-mixed", progress_bar=False)
-    recorder = Recorder()
+    recorder = RuntimeRecorder()
     summary = run(cfg, tmp_path / "run", callbacks=[recorder])
     phases = [s["phase"] for s in recorder.seen]
     # θ* and RT training, phase 1 + search, the masked fine-tuning method: every one got the runtime
@@ -64,7 +45,9 @@ def test_cli_runtime_reaches_every_trainer_phase(tmp_path):
             "phase": seen["phase"],
             "precision": "bf16-mixed",
             "accelerator": "CPUAccelerator",
+            "device": "cpu",
             "devices": 1,
+            "strategy": "SingleDeviceStrategy",
             "progress_bar": False,
         }
     # the one-step method ran on the runtime's device (θ* is kept there) and the config records it
