@@ -45,6 +45,18 @@ def toy_datamodule(backbone, n_train: int = 80, forget: int = 16, batch_size: in
     return dm.bind(backbone)
 
 
+class DoubleCollate:
+    """Collate to float64 images, for float64 gradient checks."""
+
+    def __init__(self, collate):
+        self.collate = collate
+
+    def __call__(self, examples):
+        batch = self.collate(examples)
+        batch["pixel_values"] = batch["pixel_values"].double()
+        return batch
+
+
 def random_unit_mask(backbone, seed: int = 0) -> dict[str, torch.Tensor]:
     """A random unit mask (about half of the heads and filters of every layer) expanded to parameters."""
     layout = unit_layout(backbone)

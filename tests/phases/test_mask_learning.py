@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import load_file
 from sklearn.datasets import load_digits
 
+from tests.toys import DoubleCollate
 from unlearn_lit.callbacks.greedy_search import STATISTICS_FILE, learn_mask
 from unlearn_lit.masks.artifact import MaskArtifact
 from unlearn_lit.masks.objectives import num_selected
@@ -47,18 +48,6 @@ def loop_mask_grads(backbone, examples):
             loss = backbone.per_example_loss(batch).sum()
         out.append(dict(zip(layout.kinds, torch.autograd.grad(loss, list(masks.values())), strict=True)))
     return out
-
-
-class DoubleCollate:
-    """Collate to float64 images, for float64 gradient checks."""
-
-    def __init__(self, collate):
-        self.collate = collate
-
-    def __call__(self, examples):
-        batch = self.collate(examples)
-        batch["pixel_values"] = batch["pixel_values"].double()
-        return batch
 
 
 def test_statistics_and_scores_equal_one_example_loop(setup, tmp_path):

@@ -173,8 +173,13 @@ def _loss_sum(model: Backbone, rest: dict[str, Tensor], batched: bool):
     return loss
 
 
-def _gradients(
-    model: Backbone, batches: Iterable[dict[str, Tensor]], sel: ParamSelection, chunk: int | None, desc: str
+def gradients(
+    model: Backbone,
+    batches: Iterable[dict[str, Tensor]],
+    sel: ParamSelection,
+    chunk: int | None,
+    desc: str,
+    progress: bool = True,
 ) -> Iterator[tuple[dict[str, Tensor], int]]:
     """Yields ``({name: compact gradient}, n)``: per example ``[n, k]`` when ``chunk`` is set, else the
     batch sum ``[k]``; computed in eval mode for the selected parameters only."""
@@ -188,7 +193,7 @@ def _gradients(
     was_training = model.training
     model.eval()
     try:  # the math SDPA kernel has vmap batching rules; the fused CPU/CUDA kernels fall back to loops
-        for batch in tqdm(batches, desc=desc, leave=False, disable=None):
+        for batch in tqdm(batches, desc=desc, leave=False, disable=None if progress else True):
             for part in _chunks(to_device(batch, device), chunk):
                 n = batch_size(part)
                 with sdpa_kernel(SDPBackend.MATH) if chunk else contextlib.nullcontext():
@@ -198,7 +203,7 @@ def _gradients(
         model.train(was_training)
 
 
-def _zeros(model: Backbone, sel: ParamSelection) -> dict[str, Tensor]:
+def zeros(model: Backbone, sel: ParamSelection) -> dict[str, Tensor]:
     params = dict(model.named_parameters())
     return {
         n: torch.zeros(int(m.sum()), dtype=_acc_dtype(params[n]), device=params[n].device)
@@ -228,9 +233,9 @@ def retain_fisher(
         raise ValueError(f"unknown fisher mode {mode!r}; valid choices: {', '.join(FISHER_MODES)}")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    sumsq, count = _zeros(model, sel), 0
+    sumsq, count = zeros(model, sel), 0
     per_example = mode == "per_example"
-    for grads, n in _gradients(model, batches, sel, chunk_size if per_example else None, desc):
+    for grads, n in gradients(model, batches, sel, chunk_size if per_example else None, desc):
         for k, g in grads.items():  # [n, k] per example (summed after squaring) or [k] batch sum
             sumsq[k] += g.pow(2).sum(0) if per_example else g.pow(2)
         count += n
@@ -241,8 +246,8 @@ def forget_gradient_sum(
     model: Backbone, batches: Iterable[dict[str, Tensor]], sel: ParamSelection, desc: str = "forget grad"
 ) -> tuple[dict[str, Tensor], int]:
     """``Σ_x ∇θ ℓ(θ; x)`` over the selected entries (compact vectors) and the number of examples."""
-    total, count = _zeros(model, sel), 0
-    for grads, n in _gradients(model, batches, sel, None, desc):
+    total, count = zeros(model, sel), 0
+    for grads, n in gradients(model, batches, sel, None, desc):
         for k, g in grads.items():
             total[k] += g
         count += n

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from unlearn_lit.data.splits import subsample
 from unlearn_lit.methods.base import MethodResult, UnlearningFailed, UnlearnInputs, register
 from unlearn_lit.methods.fisher import (
     FISHER_MODES,
@@ -36,6 +37,7 @@ from unlearn_lit.methods.fisher import (
     nbytes,
     retain_fisher,
 )
+from unlearn_lit.methods.so_statistics import SOStatistics, so_statistics
 from unlearn_lit.models.base import Backbone
 from unlearn_lit.selection import Choice, Headroom, SelectionRule, SelectionSets, StepSearch, selection_sets
 from unlearn_lit.selection.headroom import oracle_summary
@@ -130,16 +132,23 @@ def run(inputs: UnlearnInputs, cfg: SOConfig) -> MethodResult:
     sel = ParamSelection(model, inputs.trainable(model))
     n_retain = len(dm.retain)
     t0 = time.perf_counter()
-    fisher = retain_fisher(
-        model,
-        dm.retain_dataloader(subsample=cfg.fisher_examples, seed=inputs.seed, batch_size=cfg.batch_size),
-        sel,
-        mode=cfg.fisher,
-        chunk_size=cfg.chunk_size,
-    )
-    t1 = time.perf_counter()
-    grad_sum, _ = forget_gradient_sum(model, dm.forget_dataloader(batch_size=cfg.batch_size), sel)
-    t2 = time.perf_counter()
+    if inputs.runtime.distributed:  # sharded over processes, all-reduced: one process's statistics
+        positions = torch.as_tensor(subsample(n_retain, cfg.fisher_examples, inputs.seed, "retain_subsample"))
+        stats = SOStatistics(model, sel.masks, dm.retain, positions, dm.forget, cfg.fisher, cfg.chunk_size,
+                             cfg.batch_size)  # fmt: skip
+        fisher, grad_sum = so_statistics(stats, runtime=inputs.runtime)
+        t1 = t2 = time.perf_counter()  # one pass: the time is the Fisher's
+    else:
+        fisher = retain_fisher(
+            model,
+            dm.retain_dataloader(subsample=cfg.fisher_examples, seed=inputs.seed, batch_size=cfg.batch_size),
+            sel,
+            mode=cfg.fisher,
+            chunk_size=cfg.chunk_size,
+        )
+        t1 = time.perf_counter()
+        grad_sum, _ = forget_gradient_sum(model, dm.forget_dataloader(batch_size=cfg.batch_size), sel)
+        t2 = time.perf_counter()
     sets = inputs.selection_sets or selection_sets(
         model, dm, cfg.selection_retain, cfg.selection_val, inputs.seed
     )
