@@ -27,10 +27,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from torch.utils.data import DataLoader, Subset  # noqa: E402
 
-from unlearn_lit.callbacks.greedy_search import learn_mask  # noqa: E402
 from unlearn_lit.data import build_datamodule  # noqa: E402
 from unlearn_lit.models import build_backbone  # noqa: E402
-from unlearn_lit.phases.mask_learning import MaskConfig  # noqa: E402
+from unlearn_lit.phases.mask_learning import (
+    MaskConfig,  # noqa: E402
+    learn_mask,  # noqa: E402
+)
 
 SETUPS = {
     "vit_digits": dict(backbone="vit_digits", data="digits", retain=1024, batch=64),

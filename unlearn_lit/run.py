@@ -9,6 +9,7 @@ overwritten. A method that fails (NaN, divergence, bad option) is recorded as fa
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -20,7 +21,6 @@ from typing import Any
 
 import torch
 
-from unlearn_lit.callbacks.greedy_search import learn_mask
 from unlearn_lit.config import RunConfig
 from unlearn_lit.eval.cost import CostTracker
 from unlearn_lit.eval.metrics import avg_gap, evaluate
@@ -32,7 +32,7 @@ from unlearn_lit.methods import METHODS, UnlearnInputs, parse_method
 from unlearn_lit.methods.salun import salun_mask
 from unlearn_lit.methods.successive import run_successive
 from unlearn_lit.models import build_backbone
-from unlearn_lit.phases.mask_learning import MaskConfig
+from unlearn_lit.phases.mask_learning import MaskConfig, learn_mask
 from unlearn_lit.phases.train import train_or_load
 from unlearn_lit.report import environment, log_metrics, write_report
 from unlearn_lit.selection import Headroom, verdict
@@ -151,7 +151,10 @@ def _run(
             continue
         base, source = parse_method(name)
         method = METHODS.get(base)
-        headroom = Headroom(rt_metrics, lambda m: evaluate(m, dm, **ev)) if cfg.headroom else None
+        # picklable (spawned fine-tuning processes carry it in the selection callback)
+        headroom = (
+            Headroom(rt_metrics, functools.partial(evaluate, datamodule=dm, **ev)) if cfg.headroom else None
+        )
         inputs = UnlearnInputs(original, dm, layout, masks.get(source), seed=cfg.seed, headroom=headroom,
                                phase1_time_s=phase1_s if source == "mape" and saved is None else None,
                                runtime=runtime, callbacks=callbacks, logger=loggers.phase(name))  # fmt: skip

@@ -8,12 +8,20 @@ statistics and selection, SSD, evaluation, the relearning attack -- run on :meth
 the pipeline puts θ*, RT and every unlearned model there after each Lightning phase (Lightning returns
 modules on the CPU at teardown).
 
-Which phases run data-parallel (``devices > 1`` or several nodes):
+Which phases run data-parallel (``devices > 1`` or several nodes, e.g. ``--trainer.devices 2
+--trainer.strategy ddp_spawn``):
 
-- θ*/RT training and phase 1 + search run under the runtime's strategy (phase 1 reduces its
-  statistics across processes in float64: the mask is that of one process);
-- the fine-tuning methods, the SO-type methods, SSD and evaluation run in one process on the runtime's
-  root device (their checkpoint selection keeps weights in the process that measured them).
+- θ*/RT training, phase 1 + search, the fine-tuning methods and the SO-type statistics run under the
+  runtime's strategy. Phase 1 and the SO statistics shard examples and all-reduce their sums, so the
+  mask and the SO step are those of one process; the fine-tuning methods train with a per-process
+  batch (the global batch is ``world_size`` times it) and the hard freeze intact, and every process
+  runs the same checkpoint selection on the same weights;
+- the SO step search, SSD, evaluation and the relearning attack run in the main process on the
+  runtime's root device; the run directory and ``metrics.json`` are written once, by it.
+
+Spawn-type strategies (``ddp_spawn``) keep the pipeline in one main process. FSDP is not supported
+(the one-process phases need the whole model on one device); multi-node runs need a rank-aware
+pipeline (every rank would run the comparison): not supported yet.
 """
 
 from __future__ import annotations
@@ -86,6 +94,14 @@ class Runtime:
         """Whether the data-parallel phases may start more than one process."""
         return self.devices != 1 or self.num_nodes > 1
 
+    @property
+    def world_size(self) -> int:
+        """Processes of the data-parallel phases (``devices: auto`` counts the visible GPUs)."""
+        devices = self.devices
+        if devices == "auto":
+            devices = torch.cuda.device_count() if self.device().type == "cuda" else 1
+        return max(int(devices), 1) * self.num_nodes
+
     def device(self) -> torch.device:
         """The root device of the one-process phases (the first GPU when the accelerator is one)."""
         return device_for(self.accelerator)
@@ -106,6 +122,11 @@ class Runtime:
             logger: a Lightning logger (None: no logger).
             callbacks: the phase's callbacks.
         """
+        if distributed and self.distributed and "spawn" in self.strategy:
+            # Spawned workers receive the datasets by pickling. With torch's default file-descriptor
+            # sharing, numpy-backed example tensors failed to rebuild ("unable to resize file");
+            # shared-memory files work.
+            torch.multiprocessing.set_sharing_strategy("file_system")
         kwargs: dict[str, Any] = {
             "accelerator": self.accelerator,
             "devices": self.devices if distributed else 1,

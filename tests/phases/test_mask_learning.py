@@ -8,11 +8,11 @@ from safetensors.torch import load_file
 from sklearn.datasets import load_digits
 
 from tests.toys import DoubleCollate
-from unlearn_lit.callbacks.greedy_search import STATISTICS_FILE, learn_mask
+from unlearn_lit.callbacks.greedy_search import STATISTICS_FILE
 from unlearn_lit.masks.artifact import MaskArtifact
 from unlearn_lit.masks.objectives import num_selected
 from unlearn_lit.models import build_backbone
-from unlearn_lit.phases.mask_learning import MaskConfig
+from unlearn_lit.phases.mask_learning import MaskConfig, learn_mask
 from unlearn_lit.units import unit_layout
 
 

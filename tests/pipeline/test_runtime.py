@@ -49,6 +49,7 @@ def test_cli_runtime_reaches_every_trainer_phase(tmp_path):
             "devices": 1,
             "strategy": "SingleDeviceStrategy",
             "progress_bar": False,
+            "rank": 0,
         }
     # the one-step method ran on the runtime's device (θ* is kept there) and the config records it
     assert "mape_so" in summary["methods"], summary["failed"]
@@ -58,6 +59,27 @@ def test_cli_runtime_reaches_every_trainer_phase(tmp_path):
         rows = list(csv.DictReader(f))
     chosen = summary["hparams"]["mape_ga"]["candidates"]
     assert [float(r["select/forget_acc"]) for r in rows] == pytest.approx([c["forget_acc"] for c in chosen])
+
+
+@pytest.mark.slow  # ~70 s: five spawned phases; CI runs it (`.ci/run`)
+@pytest.mark.integration
+@pytest.mark.timeout(600)
+def test_distributed_runtime_runs_every_phase_on_two_processes_and_writes_one_run(tmp_path):
+    config = tmp_path / "small.yaml"
+    config.write_text(yaml.safe_dump({**SMALL, "cache_dir": str(tmp_path / "cache")}))
+    flags = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp_spawn"]
+    cfg = load_config(config, *flags, "--trainer.progress_bar", "false")
+    recorder = RuntimeRecorder(tmp_path / "phases.jsonl")  # spawned processes record here
+    summary = run(cfg, tmp_path / "run", callbacks=[recorder])
+    assert not summary["failed"] and {"mape_so", "mape_ga"} <= summary["methods"].keys(), summary["failed"]
+    seen = recorder.read()
+    phases = {(s["phase"], s["rank"]) for s in seen}
+    for phase in ("TrainClassifier", "MaskLearning", "SOStatistics", "MaskedUnlearning"):
+        assert {(phase, 0), (phase, 1)} <= phases, phase  # both processes ran every Lightning phase
+    assert all(s["devices"] == 2 and s["strategy"] == "DDPStrategy" for s in seen)
+    # one run directory, written once by the main process; nothing partial left beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "phases.jsonl", "run", "small.yaml"]
+    assert (tmp_path / "run" / "metrics.json").is_file()
 
 
 def test_runtime_validation_names_the_choices(tmp_path, capsys):

@@ -7,21 +7,14 @@ import copy
 import pytest
 import torch
 
+from unlearn_lit.families import FAMILIES as REGISTERED
 from unlearn_lit.masks.stats import per_example_mask_grads
 from unlearn_lit.models import build_backbone
 from unlearn_lit.models.base import Backbone
 from unlearn_lit.registry import UnknownNameError
 from unlearn_lit.units import unit_layout
 
-FAMILIES = [
-    "tiny_bert",
-    "tiny_roberta",
-    "tiny_distilbert",
-    "tiny_vit",
-    "tiny_llama",
-    "tiny_mistral",
-    "tiny_gpt2",
-]
+FAMILIES = [f"tiny_{name}" for name in REGISTERED.names()]  # every registered family, by its tiny model
 TEXTS = ["the cat sat on the mat", "unlearning is hard", "a b c", "transformers have heads and filters"]
 
 

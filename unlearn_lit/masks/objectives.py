@@ -171,15 +171,19 @@ class Objective:
         score: computes ``kind -> [L, n]`` scores from statistics (keyword arguments) and options.
         statistics: the statistics ``score`` needs, as keys of the mapping given to :func:`compute_scores`.
         select: the default selection direction (``"top"`` selects the highest scores).
+        block_search: the objective has a block form the greedy search refines (METHOD.md §4; MLR).
     """
 
     score: Callable[..., PerKind]
     statistics: tuple[str, ...]
     select: Select
+    block_search: bool = False
 
 
 OBJECTIVES: Registry[Objective] = Registry("mask objective")
-OBJECTIVES.register("mlr")(Objective(mlr_scores, ("forget_grad_sum", "retain_fisher"), "top"))
+OBJECTIVES.register("mlr")(
+    Objective(mlr_scores, ("forget_grad_sum", "retain_fisher"), "top", block_search=True)
+)
 OBJECTIVES.register("mlf")(Objective(mlf_scores, ("retain_grad_sum", "forget_fisher"), "bottom"))
 OBJECTIVES.register("norm")(Objective(norm_scores, ("forget_grad_sq_sum",), "top"))
 OBJECTIVES.register("random")(Objective(random_scores, (), "top"))
@@ -206,6 +210,15 @@ def compute_scores(name: str, statistics: Mapping[str, object], **options: objec
     if unknown:
         raise ValueError(f"objective {name!r} does not take options {unknown}; valid options: {valid}")
     return objective.score(**{s: statistics[s] for s in objective.statistics}, **options)
+
+
+def objective_options(name: str, available: Mapping[str, object]) -> dict[str, object]:
+    """The options objective ``name`` takes, picked from ``available`` by its score function's signature
+    (``alpha``, ``fisher_scale``, ``num_retain``/``num_forget``, ``shapes``, ``seed``, ...): callers pass
+    everything they have and never branch on objective names."""
+    objective = OBJECTIVES.get(name)
+    takes = set(inspect.signature(objective.score).parameters) - set(objective.statistics)
+    return {k: v for k, v in available.items() if k in takes}
 
 
 def check_sparsity(sparsity: float) -> None:

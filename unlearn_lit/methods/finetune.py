@@ -16,10 +16,13 @@ Method configs subclass :class:`FinetuneConfig` (configs only; methods share cod
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -135,7 +138,7 @@ def finetune(
     lr = learning_rate(cfg, inputs.original, masked=inputs.param_mask is not None)
     sets = _sets(inputs, cfg, val_loader) if cfg.selection else None
     attempts: list[dict[str, Any]] = []
-    runs: list[tuple[Any, MaskedUnlearning, L.Trainer, CheckpointSelection | None, int]] = []
+    runs: list[tuple[Any, MaskedUnlearning, int, CheckpointSelection | None, int]] = []
     for attempt in range(cfg.lr_retries + 1):
         L.seed_everything(inputs.seed, workers=True, verbose=False)
         model = inputs.fresh_model()
@@ -158,7 +161,8 @@ def finetune(
             raise ValueError(
                 f"a fine-tuning method needs at least one training loader of {', '.join(LOADERS)}"
             )
-        total = cfg.max_steps or cfg.epochs * max(len(dl) for dl in loaders.values())
+        world = inputs.runtime.world_size
+        total = cfg.max_steps or cfg.epochs * max(len(dl) for dl in loaders.values()) // world
         every = cfg.every_n_steps or max(1, round(total / cfg.candidates))
         selector = None
         if sets is not None:
@@ -172,7 +176,6 @@ def finetune(
             )
         trainer = L.Trainer(
             **inputs.runtime.trainer_kwargs(
-                distributed=False,  # one process: the selection keeps the chosen weights in memory
                 logger=inputs.logger,
                 callbacks=([selector] if selector else []) + list(inputs.callbacks),
             ),
@@ -184,26 +187,28 @@ def finetune(
             num_sanity_val_steps=0,
             limit_val_batches=0,
         )
-        trainer.fit(module, train_dataloaders=CombinedLoader(loaders, mode="max_size_cycle"))
-        chosen = selector.chosen_step if selector is not None else trainer.global_step
+        with tempfile.TemporaryDirectory(prefix="selection_") as tmp:
+            if selector is not None and world > 1:
+                selector.state_file = str(Path(tmp) / "selection.json")
+            trainer.fit(module, train_dataloaders=CombinedLoader(loaders, mode="max_size_cycle"))
+            if selector is not None and selector.choice is None:  # spawned processes selected
+                selector.load_state_dict(json.loads(Path(selector.state_file).read_text()))
+        steps_run = selector.table[-1]["step"] if selector is not None else trainer.global_step
+        chosen = selector.chosen_step if selector is not None else steps_run
         attempts.append(
             {"lr": lr, "chosen_step": chosen, "reason": selector.choice.reason if selector else ""}
         )
-        runs.append((model.cpu(), module, trainer, selector, every))
+        runs.append((model.cpu(), module, steps_run, selector, every))
         factor = lr_retry_factor(selector, attempts, cfg.candidates) if attempt < cfg.lr_retries else None
         if factor is None:
             break
         log.info("lr %.3g: %s; retrying at lr %.3g", lr, attempts[-1]["reason"], lr * factor)
         lr *= factor
     best = _best_attempt(runs)
-    model, module, trainer, selector, every = runs[best]
-    hparams: dict[str, Any] = {
-        "lr": attempts[best]["lr"],
-        "steps": trainer.global_step,
-        "every_n_steps": every,
-    }
-    info: dict[str, Any] = {"num_updated": module.num_updated, "steps_run": trainer.global_step}
-    info.update(kept_original=trainer.global_step == 0, lr_attempts=attempts, lr_attempt_chosen=best)
+    model, module, steps_run, selector, every = runs[best]
+    hparams: dict[str, Any] = {"lr": attempts[best]["lr"], "steps": steps_run, "every_n_steps": every}
+    info: dict[str, Any] = {"num_updated": module.num_updated, "steps_run": steps_run}
+    info.update(kept_original=steps_run == 0, lr_attempts=attempts, lr_attempt_chosen=best)
     if selector is not None:
         hparams["steps"] = selector.chosen_step
         info.update(

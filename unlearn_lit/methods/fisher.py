@@ -27,13 +27,13 @@ from torch.func import functional_call, grad, vmap
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from tqdm.auto import tqdm
 
+from unlearn_lit.families import is_causal
 from unlearn_lit.masks.stats import batch_size
 from unlearn_lit.methods.base import UnlearningFailed
 from unlearn_lit.models.base import Backbone, per_example_loss
 from unlearn_lit.selection.sets import to_device
 
 FISHER_MODES = ("per_example", "per_batch")
-CAUSAL_FAMILIES = ("llama", "mistral", "gpt2")
 
 
 class ParamSelection:
@@ -145,7 +145,7 @@ def _additive_mask(batch: dict[str, Tensor], family: str, dtype: torch.dtype) ->
     if am is None or am.dim() != 2:
         return batch
     keep = am[:, None, None, :].bool()  # [B, 1, 1, T]
-    if family in CAUSAL_FAMILIES:
+    if is_causal(family):
         t = am.shape[-1]
         keep = keep & torch.ones(t, t, dtype=torch.bool, device=am.device).tril()
     add = torch.zeros(keep.shape, dtype=dtype, device=am.device).masked_fill(~keep, torch.finfo(dtype).min)

@@ -136,7 +136,7 @@ def run(inputs: UnlearnInputs, cfg: SOConfig) -> MethodResult:
         positions = torch.as_tensor(subsample(n_retain, cfg.fisher_examples, inputs.seed, "retain_subsample"))
         stats = SOStatistics(model, sel.masks, dm.retain, positions, dm.forget, cfg.fisher, cfg.chunk_size,
                              cfg.batch_size)  # fmt: skip
-        fisher, grad_sum = so_statistics(stats, runtime=inputs.runtime)
+        fisher, grad_sum = so_statistics(stats, runtime=inputs.runtime, callbacks=list(inputs.callbacks))
         t1 = t2 = time.perf_counter()  # one pass: the time is the Fisher's
     else:
         fisher = retain_fisher(

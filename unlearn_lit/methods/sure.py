@@ -21,13 +21,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset
 
+from unlearn_lit.families import is_causal
 from unlearn_lit.methods.base import MethodResult, UnlearnInputs, register
 from unlearn_lit.methods.finetune import FinetuneConfig, finetune
 from unlearn_lit.methods.losses import mean_loss
 from unlearn_lit.models.base import Backbone
 
 HEADS = ("classifier", "score", "head")
-DECODERS = ("llama", "mistral", "gpt2")
 
 
 class GradReverse(torch.autograd.Function):
@@ -63,7 +63,7 @@ def representation(model: Backbone, batch: dict[str, Tensor]) -> Tensor:
         handle.remove()
     x = captured[0]
     if x.dim() == 3:  # [B, T, D]: heads that pool themselves
-        if model.family in DECODERS and "attention_mask" in batch:
+        if is_causal(model.family) and "attention_mask" in batch:  # decoders pool the last token
             last = batch["attention_mask"].sum(1).long() - 1  # right padding
             return x[torch.arange(x.shape[0], device=x.device), last]
         return x[:, 0]

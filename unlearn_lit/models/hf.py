@@ -15,18 +15,8 @@ from typing import Any
 import torch
 import transformers as tf
 
+from unlearn_lit.families import family_of
 from unlearn_lit.models.base import Backbone, TextCollate
-
-# HF ``config.model_type`` -> unit-layer family. Anything else is rejected by the unit layer.
-MODEL_TYPES = {
-    "bert": "bert",
-    "roberta": "roberta",
-    "xlm-roberta": "roberta",
-    "distilbert": "distilbert",
-    "llama": "llama",
-    "mistral": "mistral",
-    "gpt2": "gpt2",
-}
 
 
 def minilm_path() -> Path:
@@ -53,7 +43,7 @@ def _task_for(num_labels: int, task: str | None) -> str:
 
 
 def _wrap(net: tf.PreTrainedModel, task: str, num_labels: int, tokenizer: Any, name: str, max_length: int):
-    family = MODEL_TYPES.get(net.config.model_type, net.config.model_type)
+    family = family_of(net.config.model_type).name  # unsupported types fail here, naming the supported
     label_dtype = torch.float32 if task == "regression" else torch.long
     collate = TextCollate(tokenizer, max_length=max_length, label_dtype=label_dtype)
     return Backbone(net, family, task, num_labels, collate, name=name)

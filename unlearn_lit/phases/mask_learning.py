@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from unlearn_lit.callbacks.greedy_search import GreedyMaskSearch
+from unlearn_lit.masks.artifact import MaskArtifact
 from unlearn_lit.masks.objectives import OBJECTIVES, check_sparsity, maskable_kinds
 from unlearn_lit.masks.stats import MaskStatistics, per_example_mask_grads
 from unlearn_lit.models.base import Backbone
+from unlearn_lit.runtime import Runtime
 from unlearn_lit.units import unit_layout
 
 log = logging.getLogger(__name__)
@@ -124,7 +129,7 @@ class MaskLearning(L.LightningModule):
         g = torch.Generator().manual_seed(config.seed)
         n_retain = clamp_subsample(config.retain_subsample, len(retain), "retain_subsample")
         self.retain_positions = torch.randperm(len(retain), generator=g)[:n_retain].sort().values
-        needs_rows = config.search and config.objective == "mlr"
+        needs_rows = config.search and OBJECTIVES.get(config.objective).block_search
         n_rows = clamp_subsample(config.search_rows, n_retain, "search_rows") if needs_rows else 0
         picked = self.retain_positions[torch.randperm(n_retain, generator=g)[:n_rows]]
         self.row_indices = torch.tensor([int(retain[int(p)]["index"]) for p in picked], dtype=torch.long)
@@ -173,3 +178,34 @@ class MaskLearning(L.LightningModule):
         padded[: t.shape[0]] = t
         gathered = self.all_gather(padded).cpu()  # [world, max, ...]
         return torch.cat([gathered[r, :s] for r, s in enumerate(sizes)])
+
+
+def learn_mask(
+    backbone: Any,
+    config: Any,
+    forget: Any,
+    retain: Any,
+    out_dir: str | Path | None = None,
+    **trainer_kwargs: Any,
+) -> MaskArtifact:
+    """Phase 1 + search with a Lightning Trainer; returns the mask artifact.
+
+    ``trainer_kwargs`` go to ``lightning.Trainer`` over the defaults of
+    :meth:`Runtime.trainer_kwargs() <unlearn_lit.runtime.Runtime.trainer_kwargs>` (a GPU when present;
+    the pipeline passes the run's runtime). ``strategy="ddp_spawn", devices=2`` runs data-parallel; the
+    artifact then comes back through ``out_dir``, which spawn strategies require. ``callbacks`` are
+    added to the search callback.
+    """
+    search = GreedyMaskSearch(out_dir)
+    kwargs = {**Runtime().trainer_kwargs(), "enable_checkpointing": False, "enable_model_summary": False}
+    kwargs.update(trainer_kwargs)
+    # Mask gradients need autograd inside the validation loop; ShardSampler does the sharding.
+    callbacks = [search, *kwargs.get("callbacks", [])]
+    kwargs.update(inference_mode=False, use_distributed_sampler=False, callbacks=callbacks)
+    if "spawn" in str(kwargs.get("strategy", "")) and out_dir is None:
+        raise ValueError("spawned processes return the mask through out_dir; pass out_dir")
+    trainer = L.Trainer(**kwargs)
+    trainer.validate(MaskLearning(backbone, config, forget, retain), verbose=False)
+    if search.artifact is None:  # spawned: the artifact was written by rank 0
+        return MaskArtifact.load(out_dir)
+    return search.artifact

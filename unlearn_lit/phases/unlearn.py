@@ -28,7 +28,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from unlearn_lit.methods.base import UnlearningFailed
+from unlearn_lit.errors import UnlearningFailed
 from unlearn_lit.models.base import Backbone
 
 log = logging.getLogger(__name__)

@@ -8,13 +8,18 @@ weights of the best candidate so far under the RT-free rule
 plus ``patience`` evaluations, and restores the chosen weights exactly when training ends. With a
 :class:`~unlearn_lit.selection.headroom.Headroom`, every candidate is also scored against RT (analysis).
 
-Only trainable parameters are kept: the hard freeze guarantees the others never change.
+Only trainable parameters are kept: the hard freeze guarantees the others never change. Under a
+data-parallel strategy every process measures the same (unsharded) selection sets on identical weights,
+so every process chooses and restores the same candidate; with spawned processes, rank 0 writes the
+table to ``state_file`` for the main process.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -60,6 +65,7 @@ class CheckpointSelection(L.Callback):
         self.patience, self.class_target, self.headroom = patience, class_target, headroom
         self.table: list[dict[str, float]] = []
         self.choice: Choice | None = None
+        self.state_file: str | None = None  # rank 0 writes the state here (spawned processes)
         self.passed_at: int | None = None  # evaluation at which the forget set first passed its target
         self.stopped_early = False
         self._best: dict[str, Tensor] = {}
@@ -86,6 +92,8 @@ class CheckpointSelection(L.Callback):
         with torch.no_grad():
             for name, value in self._best.items():
                 params[name].copy_(value)
+        if self.state_file is not None and trainer.global_rank == 0:  # spawned: the main process reads it
+            Path(self.state_file).write_text(json.dumps(self.state_dict()))
         log.info(
             "checkpoint selection: step %s of %d (%s)",
             self.chosen_step,

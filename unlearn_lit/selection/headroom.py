@@ -35,7 +35,7 @@ class Headroom:
         gap: Callable[[Mapping[str, float], Mapping[str, float]], float] | None = None,
     ):
         self.rt_metrics, self.evaluate = dict(rt_metrics), evaluate
-        self.gap = gap or (lambda m, rt: avg_gap(m, rt) / 100.0)
+        self.gap = gap or avg_gap_fraction
 
     def __call__(self, model: nn.Module) -> dict[str, float]:
         """``{"oracle/avg_gap": Avg.Gap (fraction), "eval/<metric>": value, ...}`` of one candidate."""
@@ -47,6 +47,11 @@ class Headroom:
         except (KeyError, ValueError):
             gap = math.nan
         return {ORACLE_KEY: gap, **{f"eval/{k}": float(v) for k, v in metrics.items()}}
+
+
+def avg_gap_fraction(metrics: Mapping[str, float], rt_metrics: Mapping[str, float]) -> float:
+    """Avg.Gap to RT as a fraction (the default headroom distance)."""
+    return avg_gap(metrics, rt_metrics) / 100.0
 
 
 def oracle_summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """The unit layer: per architecture family, what a head and a filter are and which parameters they own.
 
-Adding a family is one function ``backbone -> UnitLayout`` plus one registry line here.
+Adding a family is a :class:`~unlearn_lit.families.Family` record (``unlearn_lit/families.py``) plus
+one function ``backbone -> UnitLayout`` registered here under its name; a test checks that the two
+registries name the same families.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from unlearn_lit.units.hf_encoder import bert_layout, distilbert_layout
 from unlearn_lit.units.layout import KINDS, Block, OwnedSlice, SliceRule, UnitLayout
 from unlearn_lit.units.timm_vit import vit_layout
 
-FAMILIES: Registry = Registry("architecture")
+LAYOUTS: Registry = Registry("architecture")
 for _name, _fn in {
     "bert": bert_layout,
     "roberta": bert_layout,
@@ -22,12 +24,12 @@ for _name, _fn in {
     "mistral": llama_layout,
     "gpt2": gpt2_layout,
 }.items():
-    FAMILIES.register(_name)(_fn)
+    LAYOUTS.register(_name)(_fn)
 
 
 def unit_layout(backbone: Backbone) -> UnitLayout:
     """The :class:`UnitLayout` of ``backbone``; unsupported architectures name the supported ones."""
-    return FAMILIES.get(backbone.family)(backbone)
+    return LAYOUTS.get(backbone.family)(backbone)
 
 
-__all__ = ["FAMILIES", "KINDS", "Block", "OwnedSlice", "SliceRule", "UnitLayout", "unit_layout"]
+__all__ = ["KINDS", "LAYOUTS", "Block", "OwnedSlice", "SliceRule", "UnitLayout", "unit_layout"]
