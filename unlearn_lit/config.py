@@ -27,7 +27,8 @@ class DataConfig:
     """The dataset and its forget split (METHOD.md §1).
 
     Attributes:
-        name: dataset registry name (digits, fashion_mnist, tweets, tweets_binary, sst2, mnli, qqp, stsb, cifar10).
+        name: dataset registry name (digits, fashion_mnist, tweets, tweets_binary, sst2, mnli, qqp, stsb, cifar10,
+            or csv: your own CSV/TSV/JSONL/Parquet file, options path, text, label, ...).
         forget: forget policy: random, class or indices.
         forget_size: |D_f| for the random policy.
         forget_classes: classes to forget (class policy).
@@ -99,6 +100,9 @@ class RunConfig:
     Attributes:
         backbone: backbone registry name, ``hf:<id or path>`` or ``timm:<name>``.
         backbone_options: factory options (sizes, ``pretrained``, ``max_length``...).
+        original: your own θ*: a saved model (``.safetensors`` of this project or HF, an HF
+            ``save_pretrained`` directory, a Lightning ``.ckpt``) loaded into ``backbone`` instead of
+            training it; None trains θ* from the backbone (cached).
         data: dataset and forget split.
         recipe: training recipe preset (``glue``, ``vit_small``) for θ* and RT.
         recipe_overrides: recipe fields overriding the preset (epochs, lr, ...).
@@ -108,7 +112,8 @@ class RunConfig:
         train_outside_units: with a unit mask, also update parameters outside every unit (embeddings,
             LayerNorm, output biases, classifier); METHOD.md §2 [choice], default frozen.
         methods: method names: ``rt`` and ``original`` are references; others are ``[source_]method``
-            with source in mape, random, salun (e.g. ``so``, ``mape_so``, ``random_ga``).
+            with source in mape, random, salun (e.g. ``so``, ``mape_so``, ``random_ga``). RT is trained
+            only when ``rt`` is listed; without it Avg.Gap and the oracle are absent.
         method_options: every method's options, typed (:mod:`unlearn_lit.methods.options`): ``so``
             applies to ``so``, ``mape_so`` and ``random_so``; ``mape_so`` overrides it for that variant.
         eval_retain_subsample: score retain accuracy on this many D_r examples (None = all).
@@ -129,6 +134,7 @@ class RunConfig:
 
     backbone: str = "vit_digits"
     backbone_options: dict[str, Any] = field(default_factory=dict)
+    original: str | None = None
     data: DataConfig = field(default_factory=DataConfig)
     recipe: str = "vit_small"
     recipe_overrides: dict[str, Any] = field(default_factory=dict)

@@ -74,7 +74,8 @@ def markdown_table(rows: dict[str, dict[str, Any]], failed: dict[str, str]) -> s
     )
     lines, notes = [], []
     for name, r in rows.items():
-        pct = [f"{100 * r[k]:.2f}" for k in ("forget_acc", "retain_acc", "test_acc", "mia", "avg_gap")]
+        pct = [f"{100 * r[k]:.2f}" if r.get(k) is not None else "–"
+               for k in ("forget_acc", "retain_acc", "test_acc", "mia", "avg_gap")]  # fmt: skip
         oracle = "" if r.get("oracle_avg_gap") is None else f"{100 * r['oracle_avg_gap']:.2f}"
         frac = r["params_updated"] / max(r["params_total"], 1)
         label = name

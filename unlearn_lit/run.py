@@ -33,7 +33,7 @@ from unlearn_lit.methods.salun import salun_mask
 from unlearn_lit.methods.successive import run_successive
 from unlearn_lit.models import build_backbone
 from unlearn_lit.phases.mask_learning import MaskConfig, learn_mask
-from unlearn_lit.phases.train import train_or_load
+from unlearn_lit.phases.train import load_original, train_or_load
 from unlearn_lit.report import environment, log_metrics, write_report
 from unlearn_lit.selection import Headroom, verdict
 from unlearn_lit.units import unit_layout
@@ -98,23 +98,30 @@ def _run(
     train = dict(cache_dir=cfg.cache_dir, runtime=runtime, callbacks=callbacks)
     device = runtime.device()  # Lightning returns modules on the CPU: put them back each time
     log.info("runtime: %s (one-process phases on %s)", runtime, device)
-    original = train_or_load(factory, dm, recipe, "original", logger=loggers.phase("original"), **train)
-    retrain = train_or_load(factory, dm, recipe, "retrain", logger=loggers.phase("rt"), **train)
-    original, retrain = original.eval().to(device), retrain.eval().to(device)
+    if cfg.original is not None:  # the user's own θ*: loaded, never trained
+        original = load_original(factory(), cfg.original)
+        dm.bind(original)
+    else:
+        original = train_or_load(factory, dm, recipe, "original", logger=loggers.phase("original"), **train)
+    original = original.eval().to(device)
+    retrain = None  # RT only when requested: without it there is no Avg.Gap (reported absent, not 0)
+    if "rt" in cfg.methods:
+        retrain = train_or_load(factory, dm, recipe, "retrain", logger=loggers.phase("rt"), **train)
+        retrain = retrain.eval().to(device)
     # training time, also when the weights came from the cache (recorded when they were trained)
-    times = {
-        w: float(m.train_info.get("seconds", math.nan)) for w, m in (("original", original), ("rt", retrain))
-    }
+    times = {w: float(m.train_info.get("seconds", math.nan))
+             for w, m in (("original", original), ("rt", retrain)) if m is not None}  # fmt: skip
     dm.bind(original)
     ev = dict(retain_subsample=cfg.eval_retain_subsample, seed=cfg.seed)
-    rt_metrics = evaluate(retrain, dm, **ev)
+    rt_metrics = evaluate(retrain, dm, **ev) if retrain is not None else None
     layout = unit_layout(original)
     params = dict(original.named_parameters())
     total = sum(p.numel() for p in params.values())
     rows: dict[str, dict[str, Any]] = {}
     original_metrics = evaluate(original, dm, **ev)
     rows["original"] = _row(original_metrics, rt_metrics, 0.0, 0, total)
-    rows["rt"] = _row(rt_metrics, rt_metrics, times["rt"], total, total)
+    if retrain is not None:
+        rows["rt"] = _row(rt_metrics, rt_metrics, times["rt"], total, total)
 
     masks: dict[str, Any] = {}
     phase1_s = 0.0
@@ -153,7 +160,9 @@ def _run(
         method = METHODS.get(base)
         # picklable (spawned fine-tuning processes carry it in the selection callback)
         headroom = (
-            Headroom(rt_metrics, functools.partial(evaluate, datamodule=dm, **ev)) if cfg.headroom else None
+            Headroom(rt_metrics, functools.partial(evaluate, datamodule=dm, **ev))
+            if cfg.headroom and rt_metrics is not None
+            else None
         )
         inputs = UnlearnInputs(original, dm, layout, masks.get(source), seed=cfg.seed, headroom=headroom,
                                phase1_time_s=phase1_s if source == "mape" and saved is None else None,
@@ -192,7 +201,8 @@ def _run(
             hparams[name] = {"requests": rec["requests"]}
     relearn = None
     if cfg.relearn is not None:
-        relearn = relearn_curves({"original": original, "rt": retrain, **models}, dm.forget, cfg.relearn)
+        references = {"original": original, **({"rt": retrain} if retrain is not None else {})}
+        relearn = relearn_curves({**references, **models}, dm.forget, cfg.relearn)
         plot_relearn(
             relearn, tmp / "relearn.png", "forget_acc", title="relearning attack: forget accuracy per step"
         )
@@ -252,7 +262,7 @@ def _random_mask(layout, params: dict[str, Any], mask: MaskConfig, seed: int) ->
 
 def _row(
     metrics: dict[str, float],
-    rt: dict[str, float],
+    rt: dict[str, float] | None,
     seconds: float,
     updated: int,
     total: int,
@@ -266,7 +276,7 @@ def _row(
         "mia": metrics["forget/mia"],
         "mia_efficacy": metrics["forget/mia_efficacy"],
         "loss_auc": metrics["forget/loss_auc"],
-        "avg_gap": avg_gap(metrics, rt) / 100.0,
+        "avg_gap": avg_gap(metrics, rt) / 100.0 if rt is not None else None,  # absent without RT
         "time_s": seconds,
         "unlearned": None,  # set for unlearning methods (False: kept θ* or changed no metric)
         "oracle_avg_gap": None,  # the best candidate's Avg.Gap to RT (analysis; needs RT)

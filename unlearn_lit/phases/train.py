@@ -285,3 +285,45 @@ def _atomic_save(backbone: Backbone, path: Path, description: dict) -> None:
     tmp_json.write_text(json.dumps(description, indent=1, default=str))
     os.replace(tmp_json, path.with_suffix(".json"))
     os.replace(tmp, path)
+
+
+def load_original(backbone: Backbone, path: str | Path) -> Backbone:
+    """θ* from a saved model instead of training it (``original: PATH`` of the run config).
+
+    ``path`` may be a ``.safetensors`` file written by this project (the θ*/RT cache format) or by HF,
+    an HF ``save_pretrained`` directory (its ``model.safetensors``), or a Lightning checkpoint
+    (``.ckpt`` of :class:`TrainClassifier`). The weights must fit ``backbone`` exactly (same
+    architecture and label count); a mismatch names the missing and unexpected keys.
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        path = path / "model.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"original model {path} not found: give a .safetensors file, an HF save_pretrained directory "
+            "or a Lightning .ckpt"
+        )
+    if path.suffix == ".ckpt":
+        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+        state = {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}
+    else:
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    own = backbone.state_dict()
+    target: torch.nn.Module = backbone
+    if not own.keys() & state.keys() and hasattr(backbone, "net"):  # HF keys: the wrapped model's own
+        target = backbone.net
+    own = target.state_dict()
+    missing, unexpected = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own.keys() & state.keys()
+              if state[k].shape != own[k].shape]  # fmt: skip
+    if missing or unexpected or shapes:
+        raise ValueError(
+            f"original model {path} does not fit backbone {backbone.name!r}: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}, other shapes {shapes[:3]} (same architecture and num_labels needed)"
+        )
+    target.load_state_dict(state)
+    backbone.train_info = {"path": str(path), "loaded": True, "seconds": 0.0}
+    log.info("original model loaded from %s (not trained)", path)
+    return backbone.eval()
