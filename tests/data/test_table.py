@@ -59,25 +59,30 @@ def test_formats_labels_and_errors(tmp_path):
         build_dataset("csv", path=str(tmp_path / "missing.csv"))
 
 
-@pytest.mark.integration
-@pytest.mark.timeout(300)
-def test_a_csv_runs_through_the_pipeline(tmp_path):
-    write_csv(tmp_path / "reviews.csv", rows(160))
+def csv_run_fields(tmp_path, n: int) -> dict:
+    """RunConfig fields of a tiny-BERT run on a CSV of ``n`` reviews written into ``tmp_path``."""
+    write_csv(tmp_path / "reviews.csv", rows(n))
     options = {"path": str(tmp_path / "reviews.csv"), "text": "review", "label": "stars"}
-    cfg = RunConfig(
+    return dict(
         backbone="tiny_bert",
         data=DataConfig(name="csv", options=options, forget_size=16, val_size=16, batch_size=16),
         recipe="vit_small",
         recipe_overrides={"epochs": 2},
         mask=MaskConfig(sparsity=0.5, search_rows=32, retain_subsample=64, batch_size=16),
-        methods=["rt", "mape_so", "ga"],
         method_options={"so": {"fisher_examples": 32, "selection_retain": 32, "selection_val": 16},
                         "ga": {"max_steps": 4, "lr_retries": 0, "selection_retain": 32}},
         cache_dir=str(tmp_path / "cache"),
         trainer=Runtime(accelerator="cpu", progress_bar=False),
         threads=1,
     )  # fmt: skip
-    summary = run(cfg, tmp_path / "run")
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_a_csv_runs_through_the_pipeline(tmp_path):
+    summary = run(
+        RunConfig(methods=["rt", "mape_so", "ga"], **csv_run_fields(tmp_path, 160)), tmp_path / "run"
+    )
     assert not summary["failed"] and {"original", "rt", "mape_so", "ga"} <= summary["methods"].keys()
     assert summary["config"]["data"]["options"]["text"] == "review"
 
@@ -86,18 +91,7 @@ def test_a_csv_runs_through_the_pipeline(tmp_path):
 @pytest.mark.timeout(300)
 def test_own_model_without_rt_trains_nothing(tmp_path):
     """``original: PATH`` loads θ* (no training) and a run without ``rt`` trains no RT: Avg.Gap absent."""
-    write_csv(tmp_path / "reviews.csv", rows(120))
-    options = {"path": str(tmp_path / "reviews.csv"), "text": "review", "label": "stars"}
-    base = dict(
-        backbone="tiny_bert",
-        data=DataConfig(name="csv", options=options, forget_size=16, val_size=16, batch_size=16),
-        recipe="vit_small",
-        recipe_overrides={"epochs": 2},
-        method_options={"ga": {"max_steps": 4, "lr_retries": 0, "selection_retain": 32}},
-        cache_dir=str(tmp_path / "cache"),
-        trainer=Runtime(accelerator="cpu", progress_bar=False),
-        threads=1,
-    )
+    base = csv_run_fields(tmp_path, 120)
     first = run(RunConfig(methods=["ga"], **base), tmp_path / "first")  # trains θ* only
     cached = sorted(p.name for p in (tmp_path / "cache").glob("*.safetensors"))
     assert len(cached) == 1 and cached[0].startswith("original-")  # no RT without `rt`
