@@ -271,7 +271,12 @@ def run_fields(setup: str, seed: int, args: argparse.Namespace) -> dict[str, Any
     if args.methods:
         fields["methods"] = list(args.methods)
     cache = args.cache_dir or args.out / "cache"
-    bench = {"cache_dir": str(cache), "threads": args.threads, "trainer": {"progress_bar": args.progress}}
+    bench = {
+        "cache_dir": str(cache),
+        "threads": args.threads,
+        "trainer": {"progress_bar": args.progress},
+        "save_models": False,
+    }
     return {**fields, **bench, "logger": "csv", "table": f"bench_methods_{setup}"}
 
 

@@ -95,7 +95,8 @@ def setup_config(name: str, seed: int, threads: int, methods: Sequence[str] = ME
     cfg = common.merge(SETUPS[name], common.seed_overrides(seed))
     cfg = common.merge(cfg, {"data": {"data_seed": seed}, "recipe_overrides": {"seed": seed}})
     return {**cfg, "methods": ["rt", *[m for m in methods if m != "rt"]],
-            "table": f"bench_selection_{name}", "threads": threads, "trainer": {"progress_bar": False}, "headroom": True}  # fmt: skip
+            "table": f"bench_selection_{name}", "threads": threads, "trainer": {"progress_bar": False}, "headroom": True,
+            "save_models": False}  # fmt: skip
 
 
 def reselect(

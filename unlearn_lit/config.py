@@ -117,6 +117,9 @@ class RunConfig:
         method_options: every method's options, typed (:mod:`unlearn_lit.methods.options`): ``so``
             applies to ``so``, ``mape_so`` and ``random_so``; ``mape_so`` overrides it for that variant.
         eval_retain_subsample: score retain accuracy on this many D_r examples (None = all).
+        save_models: save every unlearned model in its native format under ``models/<method>/`` (HF
+            ``save_pretrained`` + tokenizer, or timm safetensors + config) with an
+            ``unlearning_record.json`` (forget ids and their SHA-256, selection, metrics, versions).
         headroom: evaluate every selection candidate against RT and report the oracle's Avg.Gap beside
             the rule's choice (analysis only; it costs one evaluation per candidate).
         cache_dir: cache of θ* and RT checkpoints shared across runs.
@@ -146,6 +149,7 @@ class RunConfig:
     )
     method_options: MethodOptions = field(default_factory=lambda: MethodOptions())
     eval_retain_subsample: int | None = None
+    save_models: bool = True
     headroom: bool = True
     cache_dir: str = "~/.cache/unlearn_lit/models"
     logger: str = "csv"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
 import logging
 import math
 import os
@@ -32,6 +34,7 @@ from unlearn_lit.methods import METHODS, UnlearnInputs, parse_method
 from unlearn_lit.methods.salun import salun_mask
 from unlearn_lit.methods.successive import run_successive
 from unlearn_lit.models import build_backbone
+from unlearn_lit.models.save import save_backbone
 from unlearn_lit.phases.mask_learning import MaskConfig, learn_mask
 from unlearn_lit.phases.train import load_original, train_or_load
 from unlearn_lit.report import environment, log_metrics, write_report
@@ -124,6 +127,7 @@ def _run(
         rows["rt"] = _row(rt_metrics, rt_metrics, times["rt"], total, total)
 
     masks: dict[str, Any] = {}
+    artifact: MaskArtifact | None = None
     phase1_s = 0.0
     sources = {parse_method(m)[1] for m in cfg.methods if m not in ("rt", "original")}
     if "mape" in sources and saved is not None:  # a saved mask skips phase 1
@@ -185,6 +189,8 @@ def _run(
         rows[name] = _row(metrics, rt_metrics, seconds, updated, total, record["peak_memory_bytes"])
         did, why = verdict(updated, metrics, original_metrics, result.info)
         rows[name].update(unlearned=did, unlearn_note=why, oracle_avg_gap=result.info.get("oracle_avg_gap"))
+        if cfg.save_models:
+            _save_unlearned(result, rows[name], name, cfg, dm, tmp, artifact if source == "mape" else None)
         if not did:
             log.warning("%s did not unlearn: %s", name, why)
         hparams[name] = {"selected": result.hparams, "candidates": result.candidates, "info": result.info}
@@ -251,6 +257,28 @@ def _successive(
             requests = [{"t": q.t, "size": len(q.forget_positions), **q.hparams} for q in res]
             out[name] = ({"seconds": time.perf_counter() - t0, "requests": requests}, res[-1].model)
     return out
+
+
+def _save_unlearned(result, row, name: str, cfg: RunConfig, dm, tmp: Path, artifact) -> None:
+    """``models/<name>/``: the model in its native format and ``unlearning_record.json`` beside it."""
+    directory = save_backbone(result.model, tmp / "models" / name)
+    forget = sorted(int(i) for i in dm.forget_indices)
+    record = {
+        "method": name,
+        "forget_ids": forget,  # indices into the training pool D (forget_indices.json of the run)
+        "forget_ids_sha256": hashlib.sha256(json.dumps(forget).encode()).hexdigest(),
+        "data": {"name": cfg.data.name, "options": cfg.data.options, "forget": cfg.data.forget},
+        "backbone": cfg.backbone,
+        "original": cfg.original,
+        "selected": result.hparams,
+        "selection": {k: result.info.get(k) for k in ("reason", "kept_original", "target", "guard")},
+        "mask": None
+        if artifact is None
+        else {k: artifact.summary.get(k) for k in ("objective", "sparsity", "kinds")},
+        "metrics": {k: v for k, v in row.items() if k != "metrics"},
+        "environment": environment(cfg.seed),
+    }
+    (directory / "unlearning_record.json").write_text(json.dumps(record, indent=1, default=str))
 
 
 def _random_mask(layout, params: dict[str, Any], mask: MaskConfig, seed: int) -> dict[str, Any]:
