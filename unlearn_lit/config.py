@@ -122,7 +122,10 @@ class RunConfig:
             ``unlearning_record.json`` (forget ids and their SHA-256, selection, metrics, versions).
         headroom: evaluate every selection candidate against RT and report the oracle's Avg.Gap beside
             the rule's choice (analysis only; it costs one evaluation per candidate).
-        cache_dir: cache of θ* and RT checkpoints shared across runs.
+        cache_dir: cache of θ* and RT checkpoints shared across runs (each with its SHA-256; a corrupt
+            or truncated file is named, moved aside and retrained).
+        retrain: retrain θ* and RT even when the cache holds them (the old files are moved aside).
+        retrain_corrupt: retrain a cached model that fails its checksum; False stops with its path.
         logger: ``csv`` (always written) or ``wandb`` (in addition; offline mode needs no key).
         wandb_project: W&B project; the group is the config's ``table`` name.
         table: name of the paper table/figure this run belongs to (W&B group, report title).
@@ -152,6 +155,8 @@ class RunConfig:
     save_models: bool = True
     headroom: bool = True
     cache_dir: str = "~/.cache/unlearn_lit/models"
+    retrain: bool = False
+    retrain_corrupt: bool = True
     logger: str = "csv"
     wandb_project: str = "unlearn_lit"
     table: str = "quickstart"

@@ -98,7 +98,8 @@ def _run(
     recipe = cfg.train_recipe()
     runtime = cfg.trainer
     loggers = RunLoggers(tmp, cfg.logger, cfg.wandb_project, cfg.table)
-    train = dict(cache_dir=cfg.cache_dir, runtime=runtime, callbacks=callbacks)
+    train = dict(cache_dir=cfg.cache_dir, runtime=runtime, callbacks=callbacks, force=cfg.retrain,
+                 retrain_corrupt=cfg.retrain_corrupt)  # fmt: skip
     device = runtime.device()  # Lightning returns modules on the CPU: put them back each time
     log.info("runtime: %s (one-process phases on %s)", runtime, device)
     if cfg.original is not None:  # the user's own θ*: loaded, never trained

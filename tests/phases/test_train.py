@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -130,6 +131,25 @@ def test_sgd_recipe_trains(tmp_path):
     recipe = TrainRecipe(optimizer="sgd", lr=0.05, epochs=1, batch_size=32, schedule="cosine", warmup=0)
     model = train_or_load(VIT, dm, recipe, "retrain", tmp_path, runtime=CPU)
     assert model.train_info["steps"] == 4  # ceil(120 retain examples / 32)
+
+
+def test_corrupt_cache_is_named_moved_aside_and_retrained(tmp_path, caplog):
+    dm = build_datamodule("digits", max_train=128, forget_size=8)
+    recipe = TrainRecipe(optimizer="sgd", lr=0.05, epochs=1, batch_size=32, schedule="constant", warmup=0)
+    first = train_or_load(VIT, dm, recipe, "original", tmp_path, runtime=CPU)
+    path = Path(first.train_info["path"])
+    assert json.loads(path.with_suffix(".json").read_text())["sha256"]
+    assert train_or_load(VIT, dm, recipe, "original", tmp_path, runtime=CPU).train_info["cache_hit"]
+    path.write_bytes(path.read_bytes()[:-100])  # truncated
+    with pytest.raises(RuntimeError, match=f"{path.name} is unusable .checksum mismatch"):
+        train_or_load(VIT, dm, recipe, "original", tmp_path, runtime=CPU, retrain_corrupt=False)
+    again = train_or_load(VIT, dm, recipe, "original", tmp_path, runtime=CPU)
+    assert not again.train_info["cache_hit"] and "moved to" in caplog.text and path.name in caplog.text
+    assert len(list(tmp_path.glob(f"{path.name}.corrupt-*[0-9]"))) == 1  # kept aside, not deleted
+    for a, b in zip(first.parameters(), again.parameters(), strict=True):
+        assert torch.equal(a, b)  # the same seeded training: the same weights
+    forced = train_or_load(VIT, dm, recipe, "original", tmp_path, runtime=CPU, force=True)
+    assert not forced.train_info["cache_hit"] and list(tmp_path.glob(f"{path.name}.replaced-*"))
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -195,6 +196,7 @@ def train_or_load(
     callbacks: Sequence[Any] = (),
     validate: bool = False,
     force: bool = False,
+    retrain_corrupt: bool = True,
 ) -> Backbone:
     """θ* (``which="original"``: trained on D) or RT (``"retrain"``: D_r, same recipe), cached.
 
@@ -210,7 +212,9 @@ def train_or_load(
         logger: a Lightning logger (None: no logging).
         callbacks: further Lightning callbacks.
         validate: evaluate on D_v after every epoch (logged as ``val/acc``, ``val/loss``).
-        force: retrain even when the cache holds the weights.
+        force: retrain even when the cache holds the weights (the old file is moved aside).
+        retrain_corrupt: a cached file that fails its checksum or does not load is moved aside and
+            retrained; False stops with the file's path instead.
 
     Returns:
         the trained backbone in eval mode, with ``train_info`` (key, path, seconds, cache hit).
@@ -225,14 +229,23 @@ def train_or_load(
     key = cache_key(backbone, datamodule, recipe, which)
     cache_dir = Path(cache_dir).expanduser()
     path = cache_dir / f"{which}-{digest(key)[:24]}.safetensors"
-    if path.is_file() and not force:
-        load_model(backbone, str(path))
-        info = (
-            json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").is_file() else {}
+    if path.is_file() and force:
+        _move_aside(path, "replaced")
+    if path.is_file():
+        problem = _check_cached(backbone, path)
+        if problem is None:
+            info = json.loads(path.with_suffix(".json").read_text())
+            backbone.train_info = {**info.get("info", {}), "path": str(path), "cache_hit": True}
+            log.info("%s model loaded from cache %s", which, path)
+            return backbone.eval()
+        if not retrain_corrupt:
+            raise RuntimeError(f"cached {which} model {path} is unusable ({problem}); rerun with --retrain")
+        aside = _move_aside(path, "corrupt")
+        log.warning(
+            "cached %s model %s is unusable (%s): moved to %s, retraining", which, path, problem, aside
         )
-        backbone.train_info = {**info.get("info", {}), "path": str(path), "cache_hit": True}
-        log.info("%s model loaded from cache %s", which, path)
-        return backbone.eval()
+        backbone = backbone_factory()  # a partial load may have touched the weights
+        datamodule.bind(backbone)
 
     L.seed_everything(recipe.seed, verbose=False)
     previous_mode, datamodule.mode = datamodule.mode, which
@@ -276,11 +289,52 @@ def train_or_load(
     return backbone.eval()
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check_cached(backbone: Backbone, path: Path) -> str | None:
+    """Loads a cached model into ``backbone``; returns what is wrong with the file, or None."""
+    described = path.with_suffix(".json")
+    if not described.is_file():
+        return f"its description {described.name} is missing"
+    try:
+        expected = json.loads(described.read_text()).get("sha256")
+    except json.JSONDecodeError:
+        return f"its description {described.name} is not valid JSON"
+    if expected is not None and _sha256(path) != expected:
+        return "checksum mismatch (truncated or modified)"
+    try:
+        load_model(backbone, str(path))
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types; all mean unusable
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def _move_aside(path: Path, why: str) -> Path:
+    """Renames a cached model and its description to ``<name>.<why>-<time>``; returns the new path."""
+    stamp, n = time.strftime("%Y%m%d-%H%M%S"), 0
+    aside = path.with_name(f"{path.name}.{why}-{stamp}")
+    while aside.exists():  # never overwrite an earlier file kept aside
+        n += 1
+        aside = path.with_name(f"{path.name}.{why}-{stamp}-{n}")
+    os.replace(path, aside)
+    if path.with_suffix(".json").is_file():
+        os.replace(path.with_suffix(".json"), aside.with_name(f"{aside.name}.json"))
+    return aside
+
+
 def _atomic_save(backbone: Backbone, path: Path, description: dict) -> None:
-    """Writes weights and description to temporary names, then renames (readers never see half a file)."""
+    """Writes weights and description (with the weights' SHA-256) to temporary names, then renames
+    (readers never see half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     save_model(backbone, str(tmp))
+    description = {**description, "sha256": _sha256(tmp)}
     tmp_json = path.with_name(f".{path.stem}.{os.getpid()}.json.tmp")
     tmp_json.write_text(json.dumps(description, indent=1, default=str))
     os.replace(tmp_json, path.with_suffix(".json"))
