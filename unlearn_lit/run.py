@@ -88,6 +88,16 @@ def _prepare(cfg: RunConfig) -> tuple[Any, Any, MaskArtifact | None]:
     saved = None
     if cfg.mask_file is not None:
         saved = MaskArtifact.load(cfg.mask_file, expected_shapes={k: probe.shape(k) for k in probe.kinds})
+        # the random-unit control and the record use cfg.mask: a different saved mask would be silently
+        # compared with a control of another sparsity or kinds
+        wanted = {"sparsity": cfg.mask.sparsity, "objective": cfg.mask.objective,
+                  "kinds": list(maskable_kinds(cfg.mask.kinds))}  # fmt: skip
+        differs = {k: (saved.summary[k], v) for k, v in wanted.items()
+                   if k in saved.summary and saved.summary[k] != v}  # fmt: skip
+        if differs:
+            detail = ", ".join(f"{k}: file {a!r} vs the config's {b!r}" for k, (a, b) in differs.items())
+            raise ValueError(f"mask_file {cfg.mask_file} was learnt with other settings ({detail}); set "
+                             "the same mask.* options (the random control and the record use them)")  # fmt: skip
     return dm, factory, saved
 
 

@@ -84,6 +84,10 @@ def test_quickstart_pipeline_reduced(tmp_path):
     bad = dataclasses.replace(again, mask_file=str(out / "results.csv"))
     with pytest.raises(ValueError, match="corrupt|mask"):
         run(bad, tmp_path / "bad")
+    other = dataclasses.replace(again, mask=dataclasses.replace(cfg.mask, sparsity=0.8))
+    with pytest.raises(ValueError, match=r"other settings \(sparsity: file 0.9 vs the config's 0.8\)"):
+        run(other, tmp_path / "other")  # the random control would use 0.8: refused before any work
+    assert not (tmp_path / "other").exists()
 
 
 def test_cli_rejects_bad_input_before_any_work(tmp_path, capsys):
