@@ -9,6 +9,7 @@ logs the final metrics and the config once (``logs/metrics.csv`` and the same W&
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,11 @@ class RunLoggers:
         loggers: list[Logger] = [CSVLogger(save_dir=str(self.directory), name="logs", version="")]
         if self.wandb is not None:
             loggers.append(self.wandb)
-        for lg in loggers:
-            lg.log_hyperparams(config)
-            lg.log_metrics(metrics)
-            lg.finalize("success")
+        with warnings.catch_warnings():
+            # logs/ holds the phases' folders: Lightning warns that "previous log files" (only its own
+            # metrics.csv and hparams.yaml, which do not exist yet) would be replaced
+            warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+            for lg in loggers:
+                lg.log_hyperparams(config)
+                lg.log_metrics(metrics)
+                lg.finalize("success")
