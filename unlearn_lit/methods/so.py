@@ -154,7 +154,16 @@ def run(inputs: UnlearnInputs, cfg: SOConfig) -> MethodResult:
     )
     t3 = time.perf_counter()
     result = apply_so(
-        model, sel, fisher, grad_sum, n_retain, cfg, sets, cfg.rule.resolve(dm), inputs.headroom
+        model,
+        sel,
+        fisher,
+        grad_sum,
+        n_retain,
+        cfg,
+        sets,
+        cfg.rule.resolve(dm),
+        inputs.headroom,
+        progress=inputs.runtime.progress_bar,
     )
     result.info["time_selection_s"] += t3 - t2  # building the selection sets counts as selection
     result.info.update(
@@ -230,6 +239,7 @@ def apply_so(
     sets: SelectionSets | None,
     target: str = "val_loss",
     headroom: Headroom | None = None,
+    progress: bool = False,
 ) -> MethodResult:
     """Selects the step on the selection sets and returns θ_u = θ + η · u as a new model.
 
@@ -243,6 +253,7 @@ def apply_so(
         sets: selection sets (None only with ``select="fixed"``).
         target: ``val_loss`` or ``class``.
         headroom: scores every candidate against RT (the oracle's Avg.Gap; ``select="oracle"``).
+        progress: show a progress bar over the evaluated candidates.
 
     Raises:
         UnlearningFailed: NaN/inf statistics or update, or every candidate diverged; ``original`` is untouched.
@@ -270,6 +281,7 @@ def apply_so(
         screen=cfg.screen,
         headroom=headroom,
         oracle=cfg.select == "oracle",
+        progress=progress,
     )
     rows = search.rows
     cs: list[float | None] = [None] if paper or cfg.damping == "absolute" else list(cfg.cs)

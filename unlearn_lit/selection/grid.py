@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from torch import nn
+from tqdm.auto import tqdm
 
 from unlearn_lit.selection.headroom import ORACLE_KEY, Headroom
 from unlearn_lit.selection.rule import Choice, SelectionRule, choose_oracle
@@ -42,6 +43,7 @@ class StepSearch:
         screen: examples of each set for the coarse screen (None = the full sets).
         headroom: scores every candidate against RT.
         oracle: choose by the headroom score (analysis only).
+        progress: a progress bar over the evaluated candidates (their number is not known ahead).
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class StepSearch:
         screen: int | None = None,
         headroom: Headroom | None = None,
         oracle: bool = False,
+        progress: bool = False,
     ) -> None:
         if oracle and headroom is None:
             raise ValueError(
@@ -65,6 +68,7 @@ class StepSearch:
         self.headroom, self.oracle = headroom, oracle
         self.sets = {"full": sets, "screen": None if sets is None else sets.subset(original, screen)}
         self.rows: list[dict[str, Any]] = []
+        self.bar = tqdm(desc="selection", unit="candidate", leave=False, disable=None if progress else True)
 
     def evaluate(self, c: Any, value: float, stage: str) -> None:
         """Measures θ(c, v) once per stage (a repeated point is skipped)."""
@@ -77,6 +81,7 @@ class StepSearch:
         if self.headroom is not None:
             row.update(self.headroom(self.model) if finite else {ORACLE_KEY: math.nan})
         self.rows.append(row)
+        self.bar.update(1)
 
     def choose(self, stage: str) -> Choice:
         idx = [i for i, r in enumerate(self.rows) if r["stage"] == stage]
@@ -126,6 +131,7 @@ class StepSearch:
                     row["c"], math.sqrt(row["value"] * (below[-1] if below else row["value"] / 10)), "full"
                 )
             choice = self.choose("full")
+        self.bar.close()
         return choice
 
     def anchor(self) -> int | None:
