@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     # A comparison builds a dozen Trainers: keep Lightning's per-Trainer banners (accelerator, tips) quiet.
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # Lightning 2.6 on torch 2.14, harmless
+    # Masked unlearning trains θ*'s copy in eval mode on purpose (no dropout: METHOD.md §6); Lightning
+    # would say so once per method.
+    warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "run":

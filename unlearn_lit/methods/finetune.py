@@ -184,6 +184,7 @@ def finetune(
             gradient_clip_val=cfg.grad_clip,
             enable_checkpointing=False,
             enable_model_summary=False,
+            log_every_n_steps=1,  # unlearning runs are short: every step's loss is a point of the curve
             num_sanity_val_steps=0,
             limit_val_batches=0,
         )

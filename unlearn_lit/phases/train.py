@@ -260,6 +260,7 @@ def train_or_load(
         gradient_clip_val=recipe.gradient_clip_val,
         enable_checkpointing=False,
         enable_model_summary=False,
+        log_every_n_steps=max(1, min(50, len(loader))),
         num_sanity_val_steps=0,
         limit_val_batches=1.0 if validate else 0,
         default_root_dir=str(cache_dir),
