@@ -198,6 +198,7 @@ def _run(
             continue
         updated = _changed(original, result.model)
         rows[name] = _row(metrics, rt_metrics, seconds, updated, total, record["peak_memory_bytes"])
+        rows[name]["cost"] = _cost(result.info, phase1_s if source == "mape" else 0.0)
         did, why = verdict(updated, metrics, original_metrics, result.info)
         rows[name].update(unlearned=did, unlearn_note=why, oracle_avg_gap=result.info.get("oracle_avg_gap"))
         if cfg.save_models:
@@ -268,6 +269,17 @@ def _successive(
             requests = [{"t": q.t, "size": len(q.forget_positions), **q.hparams} for q in res]
             out[name] = ({"seconds": time.perf_counter() - t0, "requests": requests}, res[-1].model)
     return out
+
+
+COST_PARTS = ("phase1_s", "fisher_s", "forget_grad_s", "selection_s", "update_s", "steps_s", "headroom_s")
+
+
+def _cost(info: dict[str, Any], phase1_s: float) -> dict[str, float]:
+    """A method's time by part (zeros where a part does not apply); ``headroom_s`` is the analysis
+    against RT, not part of the method's cost."""
+    parts = {k: float(info.get(f"time_{k}", 0.0) or 0.0) for k in COST_PARTS}
+    parts["phase1_s"] = phase1_s
+    return parts
 
 
 def _save_unlearned(result, row, name: str, cfg: RunConfig, dm, tmp: Path, artifact) -> None:

@@ -14,7 +14,7 @@ from unlearn_lit.__main__ import load_config, main
 from unlearn_lit.config import DataConfig, RunConfig
 from unlearn_lit.phases.mask_learning import MaskConfig
 from unlearn_lit.report import COLUMNS
-from unlearn_lit.run import run
+from unlearn_lit.run import COST_PARTS, run
 from unlearn_lit.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +43,18 @@ def test_quickstart_pipeline_reduced(tmp_path):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["methods"].keys() >= {"original", "rt"}
+    # costs by part: what applies is measured (> 0), what does not is 0; the headroom is kept apart
+    cost = {
+        m: metrics["methods"][m]["cost"]
+        for m in ("so", "mape_so", "ga", "mape_ga")
+        if m in metrics["methods"]
+    }
+    assert all(set(c) == set(COST_PARTS) and min(c.values()) >= 0 for c in cost.values())
+    for m in ("so", "mape_so"):
+        assert cost[m]["fisher_s"] > 0 and cost[m]["selection_s"] > 0 and cost[m]["steps_s"] == 0
+    for m in ("ga", "mape_ga"):
+        assert cost[m]["steps_s"] > 0 and cost[m]["selection_s"] > 0 and cost[m]["fisher_s"] == 0
+    assert cost["mape_so"]["phase1_s"] > 0 and cost["so"]["phase1_s"] == 0 and cost["ga"]["headroom_s"] > 0
     assert set(metrics["methods"]) | set(metrics["failed"]) == {
         "original",
         "rt",

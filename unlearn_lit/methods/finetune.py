@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -136,7 +137,9 @@ def finetune(
     """
     masks = trainable if trainable is not None else inputs.param_mask
     lr = learning_rate(cfg, inputs.original, masked=inputs.param_mask is not None)
+    t_sets = time.perf_counter()
     sets = _sets(inputs, cfg, val_loader) if cfg.selection else None
+    times = {"steps": 0.0, "selection": time.perf_counter() - t_sets, "headroom": 0.0}
     attempts: list[dict[str, Any]] = []
     runs: list[tuple[Any, MaskedUnlearning, int, CheckpointSelection | None, int]] = []
     for attempt in range(cfg.lr_retries + 1):
@@ -191,9 +194,15 @@ def finetune(
         with tempfile.TemporaryDirectory(prefix="selection_") as tmp:
             if selector is not None and world > 1:
                 selector.state_file = str(Path(tmp) / "selection.json")
+            t_fit = time.perf_counter()
             trainer.fit(module, train_dataloaders=CombinedLoader(loaders, mode="max_size_cycle"))
+            fit_s = time.perf_counter() - t_fit
             if selector is not None and selector.choice is None:  # spawned processes selected
                 selector.load_state_dict(json.loads(Path(selector.state_file).read_text()))
+        measured = (selector.selection_s, selector.headroom_s) if selector is not None else (0.0, 0.0)
+        times["steps"] += fit_s - sum(measured)  # the optimizer steps (and data loading)
+        times["selection"] += measured[0]
+        times["headroom"] += measured[1]
         steps_run = selector.table[-1]["step"] if selector is not None else trainer.global_step
         chosen = selector.chosen_step if selector is not None else steps_run
         attempts.append(
@@ -210,6 +219,7 @@ def finetune(
     hparams: dict[str, Any] = {"lr": attempts[best]["lr"], "steps": steps_run, "every_n_steps": every}
     info: dict[str, Any] = {"num_updated": module.num_updated, "steps_run": steps_run}
     info.update(kept_original=steps_run == 0, lr_attempts=attempts, lr_attempt_chosen=best)
+    info.update({f"time_{k}_s": v for k, v in times.items()})  # every attempt's, summed
     if selector is not None:
         hparams["steps"] = selector.chosen_step
         info.update(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,8 @@ class CheckpointSelection(L.Callback):
         self.passed_at: int | None = None  # evaluation at which the forget set first passed its target
         self.stopped_early = False
         self._best: dict[str, Tensor] = {}
+        self.selection_s = 0.0  # measuring and choosing candidates
+        self.headroom_s = 0.0  # scoring them against RT (analysis)
 
     @property
     def chosen_step(self) -> int | None:
@@ -104,12 +107,16 @@ class CheckpointSelection(L.Callback):
     # ------------------------------------------------------------------------------- internals
     def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         model = getattr(pl_module, "model", pl_module)
+        t0 = time.perf_counter()
         row = {"step": trainer.global_step, **self.sets.measure(model)}
-        if self.headroom is not None:
+        t1 = time.perf_counter()
+        if self.headroom is not None:  # analysis, not selection: timed apart
             row.update(self.headroom(model))
+        self.headroom_s += time.perf_counter() - t1
         self.table.append(row)
         previous = self.choice
         self.choice = self.rule.choose(self.table, self.sets.ref, self.target)
+        self.selection_s += t1 - t0
         if self.choice.index == len(self.table) - 1:
             self._best = {n: p.detach().to("cpu", copy=True) for n, p in _trainable(pl_module).items()}
         elif previous is None or self.choice.index != previous.index:  # the rule is an argmin: cannot happen
@@ -134,12 +141,16 @@ class CheckpointSelection(L.Callback):
             "choice": None if self.choice is None else dataclasses.asdict(self.choice),
             "passed_at": self.passed_at,
             "stopped_early": self.stopped_early,
+            "selection_s": self.selection_s,
+            "headroom_s": self.headroom_s,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.table = [dict(r) for r in state_dict["table"]]
         self.choice = None if state_dict["choice"] is None else Choice(**state_dict["choice"])
         self.passed_at, self.stopped_early = state_dict["passed_at"], state_dict["stopped_early"]
+        self.selection_s = state_dict.get("selection_s", 0.0)
+        self.headroom_s = state_dict.get("headroom_s", 0.0)
 
 
 def _trainable(pl_module: L.LightningModule) -> dict[str, nn.Parameter]:
