@@ -83,3 +83,16 @@ def toy_inputs():
         )
 
     return make
+
+
+def quick_run_fields(tmp_path) -> dict:
+    """RunConfig fields every tiny end-to-end test shares: short SO/GA selections, a private cache, CPU."""
+    from unlearn_lit.runtime import Runtime
+
+    return dict(
+        method_options={"so": {"fisher_examples": 32, "selection_retain": 32, "selection_val": 16},
+                        "ga": {"max_steps": 4, "lr_retries": 0, "selection_retain": 32}},
+        cache_dir=str(tmp_path / "cache"),
+        trainer=Runtime(accelerator="cpu", progress_bar=False),
+        threads=1,
+    )  # fmt: skip

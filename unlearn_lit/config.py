@@ -28,7 +28,8 @@ class DataConfig:
 
     Attributes:
         name: dataset registry name (digits, fashion_mnist, tweets, tweets_binary, sst2, mnli, qqp, stsb, cifar10,
-            or csv: your own CSV/TSV/JSONL/Parquet file, options path, text, label, ...).
+            or your own data: csv (a CSV/TSV/JSONL/Parquet file; options path, text, label, ...) or
+            imagefolder (options root with train/ and test/ class folders, image_size, grayscale)).
         forget: forget policy: random, class or indices.
         forget_size: |D_f| for the random policy.
         forget_classes: classes to forget (class policy).

@@ -159,7 +159,9 @@ def test_missing_indices_file(tmp_path):
 
 
 def test_unknown_dataset_lists_choices():
-    with pytest.raises(UnknownNameError, match="valid choices: cifar10, csv, digits, fashion_mnist"):
+    with pytest.raises(
+        UnknownNameError, match="valid choices: cifar10, csv, digits, fashion_mnist, imagefolder"
+    ):
         build_datamodule("imagenet")
 
 

@@ -7,11 +7,11 @@ import json
 
 import pytest
 
+from tests.toys import quick_run_fields
 from unlearn_lit.config import DataConfig, RunConfig
 from unlearn_lit.data import build_dataset
 from unlearn_lit.phases.mask_learning import MaskConfig
 from unlearn_lit.run import run
-from unlearn_lit.runtime import Runtime
 
 WORDS = "great awful fine film plot actors boring lovely slow music ending".split()
 
@@ -69,11 +69,7 @@ def csv_run_fields(tmp_path, n: int) -> dict:
         recipe="vit_small",
         recipe_overrides={"epochs": 2},
         mask=MaskConfig(sparsity=0.5, search_rows=32, retain_subsample=64, batch_size=16),
-        method_options={"so": {"fisher_examples": 32, "selection_retain": 32, "selection_val": 16},
-                        "ga": {"max_steps": 4, "lr_retries": 0, "selection_retain": 32}},
-        cache_dir=str(tmp_path / "cache"),
-        trainer=Runtime(accelerator="cpu", progress_bar=False),
-        threads=1,
+        **quick_run_fields(tmp_path),
     )  # fmt: skip
 
 
