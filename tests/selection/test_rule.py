@@ -218,3 +218,13 @@ def test_distance_is_relative_to_the_candidates_generalization_gap():
     assert abs(table[1]["forget_loss"] - table[1]["val_loss"]) > abs(
         table[0]["forget_loss"] - table[0]["val_loss"]
     )
+
+
+def test_two_sided_default_counts_overfitting_the_retain_set_as_harm():
+    # FT-like candidate: forget loss matches validation, but the retain loss fell far below θ*'s (RT
+    # fits D_r as θ* does); measured on MiniLM, the one-sided guard chose such a checkpoint
+    ref = {**REF, "retain_loss": 0.20}
+    table = [row(0.25, retain_loss=0.20), row(0.31, retain_loss=0.02)]
+    assert SelectionRule().harm(table[1], ref) == pytest.approx(0.18)
+    assert SelectionRule().choose(table, ref, "val_loss").index == 0
+    assert SelectionRule(two_sided=False).choose(table, ref, "val_loss").index == 1
