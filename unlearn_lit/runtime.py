@@ -91,8 +91,8 @@ class Runtime:
 
     @property
     def distributed(self) -> bool:
-        """Whether the data-parallel phases may start more than one process."""
-        return self.devices != 1 or self.num_nodes > 1
+        """Whether the data-parallel phases start more than one process."""
+        return self.world_size > 1
 
     @property
     def world_size(self) -> int:
@@ -109,7 +109,6 @@ class Runtime:
     def trainer_kwargs(
         self,
         *,
-        distributed: bool = True,
         precision: str | None = None,
         logger: Any = None,
         callbacks: Sequence[Any] = (),
@@ -117,21 +116,20 @@ class Runtime:
         """Keyword arguments of ``lightning.Trainer`` for one phase.
 
         Args:
-            distributed: the phase supports several processes (else one device of the runtime).
             precision: the phase's default precision when the runtime sets none.
             logger: a Lightning logger (None: no logger).
             callbacks: the phase's callbacks.
         """
-        if distributed and self.distributed and "spawn" in self.strategy:
+        if self.distributed and "spawn" in self.strategy:
             # Spawned workers receive the datasets by pickling. With torch's default file-descriptor
             # sharing, numpy-backed example tensors failed to rebuild ("unable to resize file");
             # shared-memory files work.
             torch.multiprocessing.set_sharing_strategy("file_system")
         kwargs: dict[str, Any] = {
             "accelerator": self.accelerator,
-            "devices": self.devices if distributed else 1,
-            "num_nodes": self.num_nodes if distributed else 1,
-            "strategy": self.strategy if distributed else "auto",
+            "devices": self.devices,
+            "num_nodes": self.num_nodes,
+            "strategy": self.strategy,
             "precision": self.precision or precision or "32-true",
             "enable_progress_bar": self.progress_bar,
             "logger": logger if logger is not None else False,

@@ -31,3 +31,14 @@ def test_mape_ga_under_ddp_keeps_frozen_entries_and_selects(toy_inputs):
         assert torch.equal(after[n][~mask], p[~mask]), n  # frozen entries are θ*'s, bit for bit
         changed += int((after[n] != p).sum())
     assert (changed > 0) == (result.hparams["steps"] > 0)  # the chosen checkpoint came back
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_ddp_without_selection_reports_the_steps_it_took(toy_inputs):
+    """Spawned processes hand back the step count with the weights: a changed model is not reported as
+    θ* kept."""
+    inputs = dataclasses.replace(toy_inputs("tiny_vit", masked=True), runtime=TWO)
+    result = METHODS.get("ga").run(inputs, GAConfig(max_steps=4, lr_retries=0, selection=False))
+    assert result.info["steps_run"] == 4 and result.hparams["steps"] == 4 and not result.info["kept_original"]
+    assert any(not torch.equal(p, q) for p, q in zip(inputs.original.parameters(), result.model.parameters()))

@@ -203,7 +203,7 @@ def finetune(
         times["steps"] += fit_s - sum(measured)  # the optimizer steps (and data loading)
         times["selection"] += measured[0]
         times["headroom"] += measured[1]
-        steps_run = selector.table[-1]["step"] if selector is not None else trainer.global_step
+        steps_run = int(module.steps_done)  # also right in the main process of a spawned run
         chosen = selector.chosen_step if selector is not None else steps_run
         attempts.append(
             {"lr": lr, "chosen_step": chosen, "reason": selector.choice.reason if selector else ""}

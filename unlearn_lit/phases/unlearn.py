@@ -101,6 +101,8 @@ class MaskedUnlearning(L.LightningModule):
         if optim.lr is None:
             raise ValueError("MaskedUnlearning needs a learning rate: optim.lr is None (resolve it first)")
         self.model = model
+        # optimizer steps taken: part of the module's state, so spawned processes hand it back too
+        self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
         # a frozen copy of θ*, kept out of the module tree (no state_dict entry, no train/eval switching)
         self._reference = [] if original is None else [copy.deepcopy(original).eval().requires_grad_(False)]
         self.loss_fn = loss_fn  # an nn.Module objective is registered as a submodule (and trained)
@@ -167,6 +169,7 @@ class MaskedUnlearning(L.LightningModule):
     def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:  # noqa: D102
         super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
         self.enforce_freeze(optimizer)
+        self.steps_done += 1
 
     @torch.no_grad()
     def enforce_freeze(self, optimizer: torch.optim.Optimizer | None = None) -> None:
