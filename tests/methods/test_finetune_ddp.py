@@ -41,4 +41,7 @@ def test_ddp_without_selection_reports_the_steps_it_took(toy_inputs):
     inputs = dataclasses.replace(toy_inputs("tiny_vit", masked=True), runtime=TWO)
     result = METHODS.get("ga").run(inputs, GAConfig(max_steps=4, lr_retries=0, selection=False))
     assert result.info["steps_run"] == 4 and result.hparams["steps"] == 4 and not result.info["kept_original"]
-    assert any(not torch.equal(p, q) for p, q in zip(inputs.original.parameters(), result.model.parameters()))
+    assert any(
+        not torch.equal(p, q)
+        for p, q in zip(inputs.original.parameters(), result.model.parameters(), strict=True)
+    )

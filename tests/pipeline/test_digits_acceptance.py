@@ -36,7 +36,12 @@ def cache(tmp_path_factory):
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize(
     "setup",
-    [("random",), ("class", "--data.forget", "class", "--data.forget_classes", "[3]")],
+    [
+        ("random",),
+        pytest.param(  # slow (~40 s): CI runs it in its slow step
+            ("class", "--data.forget", "class", "--data.forget_classes", "[3]"), marks=pytest.mark.slow
+        ),
+    ],
     ids=lambda s: s[0],
 )
 def test_methods_beat_the_original_on_digits(setup, cache, tmp_path):
