@@ -14,6 +14,7 @@ from unlearn_lit.eval.relearn import RelearnConfig
 from unlearn_lit.loggers import LOGGERS
 from unlearn_lit.methods import parse_method
 from unlearn_lit.methods.options import method_options_class
+from unlearn_lit.methods.repair import RepairConfig
 from unlearn_lit.phases.mask_learning import MaskConfig
 from unlearn_lit.phases.train import PRESETS, TrainRecipe
 from unlearn_lit.runtime import Runtime
@@ -117,6 +118,9 @@ class RunConfig:
             only when ``rt`` is listed; without it Avg.Gap and the oracle are absent.
         method_options: every method's options, typed (:mod:`unlearn_lit.methods.options`): ``so``
             applies to ``so``, ``mape_so`` and ``random_so``; ``mape_so`` overrides it for that variant.
+        repair: retain repair after class forgetting (:mod:`unlearn_lit.methods.repair`): a short
+            fine-tuning on D_r of the entries each method changed, its step chosen by the same RT-free
+            rule (0 = none); ``repair.when: never`` reports the methods alone (the paper's form).
         eval_retain_subsample: score retain accuracy on this many D_r examples (None = all).
         save_models: save every unlearned model in its native format under ``models/<method>/`` (HF
             ``save_pretrained`` + tokenizer, or timm safetensors + config) with an
@@ -152,6 +156,7 @@ class RunConfig:
         default_factory=lambda: ["rt", "so", "mape_so", "ft", "ga", "mape_ga", "salun", "random_so"]
     )
     method_options: MethodOptions = field(default_factory=lambda: MethodOptions())
+    repair: RepairConfig = field(default_factory=RepairConfig)
     eval_retain_subsample: int | None = None
     save_models: bool = True
     headroom: bool = True

@@ -31,6 +31,7 @@ from unlearn_lit.loggers import RunLoggers
 from unlearn_lit.masks.artifact import MaskArtifact
 from unlearn_lit.masks.objectives import maskable_kinds, random_scores, select_units
 from unlearn_lit.methods import METHODS, UnlearnInputs, parse_method
+from unlearn_lit.methods.repair import repair
 from unlearn_lit.methods.salun import salun_mask
 from unlearn_lit.methods.successive import run_successive
 from unlearn_lit.models import build_backbone
@@ -38,7 +39,7 @@ from unlearn_lit.models.save import save_backbone
 from unlearn_lit.phases.mask_learning import MaskConfig, learn_mask
 from unlearn_lit.phases.train import load_original, train_or_load
 from unlearn_lit.report import environment, log_metrics, write_report
-from unlearn_lit.selection import Headroom, verdict
+from unlearn_lit.selection import Headroom, SelectionRule, verdict
 from unlearn_lit.units import unit_layout
 
 log = logging.getLogger(__name__)
@@ -186,6 +187,9 @@ def _run(
             mcfg = cfg.method_options.resolve(name)
             with cost.phase(name) as record:
                 result = method.run(inputs, mcfg)
+                rule = getattr(mcfg, "rule", None) or SelectionRule()
+                if cfg.repair.applies(dm, result, rule):
+                    result = repair(inputs, result, cfg.repair, rule)
             result.model.to(device)
             seconds = record["seconds"] + (phase1_s if source == "mape" else 0.0)
             metrics = evaluate(result.model, dm, **ev)
@@ -271,7 +275,9 @@ def _successive(
     return out
 
 
-COST_PARTS = ("phase1_s", "fisher_s", "forget_grad_s", "selection_s", "update_s", "steps_s", "headroom_s")
+COST_PARTS = (
+    "phase1_s", "fisher_s", "forget_grad_s", "selection_s", "update_s", "steps_s", "repair_s", "headroom_s"
+)  # fmt: skip
 
 
 def _cost(info: dict[str, Any], phase1_s: float) -> dict[str, float]:
@@ -279,6 +285,9 @@ def _cost(info: dict[str, Any], phase1_s: float) -> dict[str, float]:
     against RT, not part of the method's cost."""
     parts = {k: float(info.get(f"time_{k}", 0.0) or 0.0) for k in COST_PARTS}
     parts["phase1_s"] = phase1_s
+    rep = info.get("repair") or {}
+    parts["repair_s"] = float(rep.get("time_steps_s", 0.0) + rep.get("time_selection_s", 0.0))
+    parts["headroom_s"] += float(rep.get("time_headroom_s", 0.0))
     return parts
 
 

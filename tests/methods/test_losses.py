@@ -8,7 +8,17 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from unlearn_lit.methods.losses import ft_loss, ga_loss, gd_loss, npo_loss, random_labels, rl_loss, sa_loss
+from unlearn_lit.methods.losses import (
+    ft_loss,
+    ga_loss,
+    gd_loss,
+    npo_loss,
+    random_labels,
+    repair_loss,
+    rl_loss,
+    sa_loss,
+    unlikelihood,
+)
 from unlearn_lit.models import build_backbone
 
 
@@ -114,3 +124,16 @@ def test_rl_formula_mixes_relabelled_forget_and_retain(setup):
     assert rl_loss(model, forget, None, seed=3).item() == pytest.approx(
         nll(model, relabelled).mean().item(), rel=1e-6
     )
+
+
+def test_unlikelihood_and_repair_formula(setup):
+    model, _, forget, retain = setup
+    # −log(1 − p) from ℓ = −log p, by hand; stable where p is tiny (ℓ large: −log(1 − p) ≈ p)
+    losses = torch.tensor([-math.log(0.3), -math.log(0.999), 50.0], dtype=torch.float64)
+    expected = [-math.log(0.7), -math.log(0.001), math.exp(-50.0)]
+    assert unlikelihood(losses).tolist() == pytest.approx(expected, rel=1e-9)
+    p = torch.exp(-nll(model, forget))  # the model's probability of each forget example's label
+    want = nll(model, retain).mean().item() + (-torch.log1p(-p)).mean().item()
+    assert repair_loss(model, forget, retain).item() == pytest.approx(want, rel=1e-5)
+    with pytest.raises(ValueError, match="forget batch"):
+        repair_loss(model, None, retain)

@@ -94,9 +94,11 @@ def acc_row(forget_acc, retain_acc, val_keep_acc, rise=0.0):
 
 
 def test_class_gap_by_hand():
-    # (forget acc + |Δ retain acc| + |Δ kept validation acc|) / 3; a rise in kept accuracy is a gap too
-    assert class_gap(acc_row(0.3, 0.96, 0.95), CLASS_REF) == pytest.approx((0.3 + 0.03 + 0.01) / 3)
+    # (forget acc + drop of retain acc + drop of kept validation acc) / 3; a rise is no gap
+    assert class_gap(acc_row(0.3, 0.96, 0.93), CLASS_REF) == pytest.approx((0.3 + 0.03 + 0.01) / 3)
+    assert class_gap(acc_row(0.3, 0.96, 0.95), CLASS_REF) == pytest.approx((0.3 + 0.03) / 3)
     assert class_gap(acc_row(1.0, 0.99, 0.94), CLASS_REF) == pytest.approx(1 / 3)
+    assert class_gap(acc_row(0.0, 1.0, 0.97), CLASS_REF) == 0.0
 
 
 def test_class_ideal_accepts_rt_like_loss_rise_that_the_guard_rejects():

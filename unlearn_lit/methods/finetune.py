@@ -138,7 +138,7 @@ def finetune(
     masks = trainable if trainable is not None else inputs.param_mask
     lr = learning_rate(cfg, inputs.original, masked=inputs.param_mask is not None)
     t_sets = time.perf_counter()
-    sets = _sets(inputs, cfg, val_loader) if cfg.selection else None
+    sets = selection_sets(inputs, cfg, val_loader) if cfg.selection else None
     times = {"steps": 0.0, "selection": time.perf_counter() - t_sets, "headroom": 0.0}
     attempts: list[dict[str, Any]] = []
     runs: list[tuple[Any, MaskedUnlearning, int, CheckpointSelection | None, int]] = []
@@ -292,7 +292,7 @@ def learning_rate(cfg: FinetuneConfig, model: Any, masked: bool) -> float:
     return cfg.masked_lr if cfg.masked_lr is not None else MASKED_LR_FACTOR * full
 
 
-def _sets(inputs: UnlearnInputs, cfg: FinetuneConfig, val_loader: DataLoader | None) -> SelectionSets:
+def selection_sets(inputs: UnlearnInputs, cfg: FinetuneConfig, val_loader: DataLoader | None) -> SelectionSets:
     """The selection sets (built once per method; shared by the learning-rate retries)."""
     if inputs.selection_sets is not None:
         return inputs.selection_sets

@@ -11,6 +11,9 @@ Method files bind their hyperparameters with ``functools.partial``; :class:`Mask
   log p(y|x) = −ℓ (the backbone's per-example loss), plus an optional weighted retain term.
 - FT: mean_{D_r} ℓ.
 - RL (the SalUn recipe, Fan et al. 2024): cross-entropy on D_f with random labels, mixed with D_r.
+- Repair (class forgetting; :mod:`unlearn_lit.methods.repair`): mean_{D_r} ℓ + mean_{D_f} −log(1 − p_θ(y|x)),
+  the unlikelihood of the forgotten label (Welleck et al. 2020) -- bounded, unlike GA's −ℓ, and zero
+  where the model already gives the label no mass, as RT does.
 - SA (ℓ1-sparse unlearning, Jia et al. 2023): mean_{D_r} ℓ + γ_t ‖θ‖₁ over trainable parameters,
   γ_t = γ · (1 − progress).
 """
@@ -72,6 +75,19 @@ def npo_loss(
     if retain_weight:
         loss = loss + retain_weight * mean_loss(model, retain)
     return loss
+
+
+def unlikelihood(losses: Tensor) -> Tensor:
+    """−log(1 − p) from per-example losses ℓ = −log p, elementwise: −log(−expm1(−ℓ)), stable for large
+    ℓ (→ e^{−ℓ}); ℓ is floored at 1e-6 (p = 1 would be infinite)."""
+    return -torch.log(-torch.expm1(-losses.clamp_min(1e-6)))
+
+
+def repair_loss(model: Backbone, forget: dict, retain: dict, original=None, progress=0.0) -> Tensor:
+    """Retain repair after class forgetting: mean_{D_r} ℓ + mean_{D_f} −log(1 − p_θ(y|x))."""
+    if forget is None:
+        raise ValueError("the repair objective needs a forget batch")
+    return mean_loss(model, retain) + unlikelihood(model.per_example_loss(forget)).mean()
 
 
 def sa_loss(

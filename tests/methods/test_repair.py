@@ -1,0 +1,74 @@
+"""Retain repair after class forgetting (unlearn_lit.methods.repair), on a real tiny ViT and digits."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from unlearn_lit.data import build_datamodule
+from unlearn_lit.methods import METHODS, UnlearnInputs
+from unlearn_lit.methods.repair import RepairConfig, changed_entries, repair
+from unlearn_lit.models import build_backbone
+from unlearn_lit.runtime import Runtime
+from unlearn_lit.selection import SelectionRule, class_gap
+from unlearn_lit.units import unit_layout
+
+
+def test_changed_entries_marks_exactly_what_moved():
+    a = build_backbone("tiny_vit", num_labels=10, seed=0)
+    b = build_backbone("tiny_vit", num_labels=10, seed=0)
+    name, p = next(iter(b.named_parameters()))
+    with torch.no_grad():
+        p.view(-1)[3] += 1.0
+    masks = changed_entries(a, b)
+    assert list(masks) == [name] and int(masks[name].sum()) == 1 and bool(masks[name].view(-1)[3])
+
+
+def test_repair_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="valid choices: class, always, never"):
+        RepairConfig(when="sometimes")
+    with pytest.raises(ValueError, match="epochs"):
+        RepairConfig(epochs=0)
+
+
+@pytest.fixture(scope="module")
+def class_run():
+    """GA on a tiny ViT with digit 3 forgotten (few steps), then the repair."""
+    torch.manual_seed(0)
+    dm = build_datamodule("digits", forget="class", forget_classes=[3], max_train=300, max_test=100, seed=0)
+    dm.setup("fit")
+    model = build_backbone("tiny_vit", num_labels=10, seed=0)
+    dm.bind(model)
+    inputs = UnlearnInputs(model, dm, unit_layout(model), seed=0, runtime=Runtime("cpu", progress_bar=False))
+    ga = METHODS.get("ga")
+    cfg = ga.config(max_steps=6, lr_retries=0, selection_retain=64, selection_val=64, optim={"lr": 3e-3})
+    result = ga.run(inputs, cfg)
+    rule = SelectionRule()
+    return inputs, result, repair(inputs, result, RepairConfig(epochs=1, candidates=4), rule), rule
+
+
+def test_repair_updates_only_what_the_method_changed_and_step_zero_is_the_method(class_run):
+    inputs, result, repaired, rule = class_run
+    assert RepairConfig().applies(inputs.datamodule, result, rule)  # class forgetting, θ* changed
+    assert not RepairConfig(when="never").applies(inputs.datamodule, result, rule)
+    before = dict(inputs.original.named_parameters())
+    method = dict(result.model.named_parameters())
+    moved = changed_entries(inputs.original, result.model)
+    for name, p in repaired.model.named_parameters():
+        frozen = ~moved[name] if name in moved else torch.ones_like(p, dtype=torch.bool)
+        assert torch.equal(p[frozen], before[name][frozen]), name  # the hard freeze, bit for bit
+    info = repaired.info["repair"]
+    table = info["table"]
+    assert table[0]["step"] == 0 and info["steps"] in [r["step"] for r in table]
+    assert (
+        repaired.hparams["repair_steps"] == info["steps"]
+        and repaired.hparams["steps"] == result.hparams["steps"]
+    )
+    assert len(repaired.candidates) == len(result.candidates) + len(table)
+    assert all(r["stage"] == "repair" for r in repaired.candidates[len(result.candidates) :])
+    # the rule chose by the class criterion against θ*'s row, not the method's
+    sets_ref = result.info["selection_ref"]
+    gaps = [class_gap(r, sets_ref) for r in table]
+    assert class_gap(table[[r["step"] for r in table].index(info["steps"])], sets_ref) == min(gaps)
+    if info["steps"] == 0:
+        assert all(torch.equal(p, method[n]) for n, p in repaired.model.named_parameters())
