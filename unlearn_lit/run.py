@@ -167,6 +167,7 @@ def _run(
         masks = {k: {**outside, **m} if k != "salun" else m for k, m in masks.items()}
     cost = CostTracker(device="cuda" if device.type == "cuda" else None)
     models: dict[str, Any] = {}  # unlearned models kept for the relearning attack
+    shared_sets: dict[Any, Any] = {}  # θ*'s selection sets, built once for every method
     failed: dict[str, str] = {}
     hparams: dict[str, Any] = {}
     for name in cfg.methods:
@@ -182,7 +183,8 @@ def _run(
         )
         inputs = UnlearnInputs(original, dm, layout, masks.get(source), seed=cfg.seed, headroom=headroom,
                                phase1_time_s=phase1_s if source == "mape" and saved is None else None,
-                               runtime=runtime, callbacks=callbacks, logger=loggers.phase(name))  # fmt: skip
+                               runtime=runtime, callbacks=callbacks, logger=loggers.phase(name),
+                               shared_sets=shared_sets)  # fmt: skip
         try:
             mcfg = cfg.method_options.resolve(name)
             with cost.phase(name) as record:

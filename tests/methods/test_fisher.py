@@ -7,8 +7,11 @@ from torch.utils.data import DataLoader
 
 from unlearn_lit.methods.base import UnlearningFailed
 from unlearn_lit.methods.fisher import (
+    CHUNK_MEMORY_BYTES,
+    MAX_CHUNK,
     Fisher,
     ParamSelection,
+    auto_chunk,
     check_finite,
     forget_gradient_sum,
     retain_fisher,
@@ -64,13 +67,17 @@ def unit_mask(bb, seed=0):
     return layout.param_masks(masks, dict(bb.named_parameters()))
 
 
-@pytest.mark.parametrize("name", ["tiny_vit", "tiny_bert", "tiny_gpt2"])
-def test_per_example_fisher_equals_loop_on_selected_params_only(name):
+@pytest.mark.parametrize(
+    "name,chunk", [("tiny_vit", 3), ("tiny_bert", 3), ("tiny_gpt2", 3), ("tiny_vit", None)]
+)
+def test_per_example_fisher_equals_loop_on_selected_params_only(name, chunk):
     bb = double_backbone(name)
     exs = examples(name, 10)
     masks = unit_mask(bb)
     sel = ParamSelection(bb, masks)
-    fisher = retain_fisher(bb, DataLoader(exs, batch_size=4, collate_fn=bb.collate), sel, chunk_size=3)
+    if chunk is None:  # automatic: every example of a tiny model's batch at once
+        assert auto_chunk(bb, sel) == MAX_CHUNK
+    fisher = retain_fisher(bb, DataLoader(exs, batch_size=4, collate_fn=bb.collate), sel, chunk_size=chunk)
     ref = loop_grads(bb, exs)
     selected = {n for n, m in masks.items() if m.any()}
     assert set(fisher.sumsq) == selected and len(selected) < len(ref)
@@ -122,3 +129,12 @@ def test_selection_put_take_and_guards():
     )
     with pytest.raises(ValueError, match="cannot remove"):
         f.downdate(f)
+
+
+def test_auto_chunk_fits_the_memory_budget():
+    bb = double_backbone("tiny_vit")
+    sel = ParamSelection(bb, {n: torch.ones_like(p, dtype=torch.bool) for n, p in bb.named_parameters()})
+    per_example = sum(p.numel() * p.element_size() for p in bb.parameters())
+    assert auto_chunk(bb, sel) == min(CHUNK_MEMORY_BYTES // per_example, MAX_CHUNK)
+    with pytest.raises(ValueError, match="chunk_size"):
+        retain_fisher(bb, [], sel, chunk_size=0)

@@ -23,6 +23,7 @@ from unlearn_lit.errors import UnlearningFailed  # noqa: F401  (re-exported: met
 from unlearn_lit.models.base import Backbone
 from unlearn_lit.registry import Registry
 from unlearn_lit.runtime import Runtime
+from unlearn_lit.selection.sets import selection_sets
 from unlearn_lit.units.layout import UnitLayout
 
 MASK_SOURCES = ("none", "mape", "random", "salun")
@@ -76,7 +77,9 @@ class UnlearnInputs:
         phase1_time_s: phase 1's time, the budget SO's selection is compared with (None: no phase 1).
         logger: a Lightning logger for the fine-tuning methods' curves (None: no logger).
         callbacks: further Lightning callbacks of the fine-tuning methods.
-        selection_sets: prebuilt selection sets (None: built from the datamodule).
+        selection_sets: prebuilt selection sets (None: :meth:`sets` builds them from the datamodule).
+        shared_sets: θ*'s selection sets by (retain slice, validation size, seed), built once and
+            shared by every method of a run (the pipeline passes one dict to all of them).
         runtime: where the method runs (Lightning settings of the fine-tuning methods; the device of
             the one-step methods is θ*'s, which the pipeline puts on :meth:`Runtime.device`). Quiet
             (no progress bar) by default.
@@ -92,11 +95,22 @@ class UnlearnInputs:
     logger: Any = None
     callbacks: list[Any] = field(default_factory=list)
     selection_sets: Any = None
+    shared_sets: dict[tuple[int, int, int], Any] = field(default_factory=dict)
     runtime: Runtime = field(default_factory=lambda: Runtime(progress_bar=False))
 
     def fresh_model(self) -> Backbone:
         """A deep copy of θ* to unlearn on."""
         return copy.deepcopy(self.original)
+
+    def sets(self, n_retain: int, n_val: int) -> Any:
+        """θ*'s selection sets: :attr:`selection_sets` when given, else a seeded retain slice of
+        ``n_retain``, D_f and the first ``n_val`` examples of D_v, built once per size and seed."""
+        if self.selection_sets is not None:
+            return self.selection_sets
+        key = (n_retain, n_val, self.seed)
+        if key not in self.shared_sets:
+            self.shared_sets[key] = selection_sets(self.original, self.datamodule, n_retain, n_val, self.seed)
+        return self.shared_sets[key]
 
     def trainable(self, model: Backbone) -> dict[str, Tensor]:
         """Parameter-shaped bool masks of the entries that may change (all True for full methods)."""

@@ -292,8 +292,12 @@ def learning_rate(cfg: FinetuneConfig, model: Any, masked: bool) -> float:
     return cfg.masked_lr if cfg.masked_lr is not None else MASKED_LR_FACTOR * full
 
 
-def selection_sets(inputs: UnlearnInputs, cfg: FinetuneConfig, val_loader: DataLoader | None) -> SelectionSets:
+def selection_sets(
+    inputs: UnlearnInputs, cfg: FinetuneConfig, val_loader: DataLoader | None
+) -> SelectionSets:
     """The selection sets (built once per method; shared by the learning-rate retries)."""
+    if val_loader is None:  # θ*'s sets, shared by the run's methods
+        return inputs.sets(cfg.selection_retain, cfg.selection_val)
     if inputs.selection_sets is not None:
         return inputs.selection_sets
     dm = inputs.datamodule

@@ -82,7 +82,7 @@ def repair(inputs: UnlearnInputs, result: MethodResult, cfg: RepairConfig, rule:
         lr_retries=0,  # the unlearned model already meets the forget target: no retry signal applies
         patience=None,  # nor early stopping on it
     )
-    sets = inputs.selection_sets or selection_sets(inputs, ft, None)  # θ*'s row is the reference
+    sets = selection_sets(inputs, ft, None)  # θ*'s, shared with the method: θ*'s row is the reference
     start = dataclasses.replace(inputs, original=result.model, selection_sets=sets)
     trainable = changed_entries(inputs.original, result.model)
     repaired = finetune(start, ft, repair_loss, uses=("forget", "retain"), trainable=trainable)

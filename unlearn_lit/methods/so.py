@@ -39,7 +39,7 @@ from unlearn_lit.methods.fisher import (
 )
 from unlearn_lit.methods.so_statistics import SOStatistics, so_statistics
 from unlearn_lit.models.base import Backbone
-from unlearn_lit.selection import Choice, Headroom, SelectionRule, SelectionSets, StepSearch, selection_sets
+from unlearn_lit.selection import Choice, Headroom, SelectionRule, SelectionSets, StepSearch
 from unlearn_lit.selection.headroom import oracle_summary
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,8 @@ class SOConfig:
         rule: the RT-free selection rule (guard and target; METHOD.md §5).
         fisher: ``per_example`` or ``per_batch``.
         fisher_examples: seeded subsample of D_r for the Fisher (None = all of D_r).
-        chunk_size: examples whose per-example gradients are held at once.
+        chunk_size: examples whose per-example gradients are held at once (None: as many as fit in
+            4 GiB on a CPU or a quarter of a GPU's free memory, at most 64; ``fisher.auto_chunk``).
         batch_size: batch size of the Fisher and forget-gradient loaders.
         selection_retain: examples of the retain slice of the selection sets.
         selection_val: examples of D_v in the selection sets.
@@ -96,7 +97,7 @@ class SOConfig:
     rule: SelectionRule = field(default_factory=SelectionRule)
     fisher: str = "per_example"
     fisher_examples: int | None = 1024
-    chunk_size: int = 8
+    chunk_size: int | None = None
     batch_size: int = 32
     selection_retain: int = 512
     selection_val: int = 512
@@ -149,9 +150,7 @@ def run(inputs: UnlearnInputs, cfg: SOConfig) -> MethodResult:
         t1 = time.perf_counter()
         grad_sum, _ = forget_gradient_sum(model, dm.forget_dataloader(batch_size=cfg.batch_size), sel)
         t2 = time.perf_counter()
-    sets = inputs.selection_sets or selection_sets(
-        model, dm, cfg.selection_retain, cfg.selection_val, inputs.seed
-    )
+    sets = inputs.sets(cfg.selection_retain, cfg.selection_val)
     t3 = time.perf_counter()
     result = apply_so(
         model,

@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from unlearn_lit.methods.fisher import FISHER_MODES, Fisher, ParamSelection, gradients, zeros
+from unlearn_lit.methods.fisher import FISHER_MODES, Fisher, ParamSelection, auto_chunk, gradients, zeros
 from unlearn_lit.models.base import Backbone
 from unlearn_lit.phases.mask_learning import ShardSampler
 from unlearn_lit.runtime import Runtime
@@ -42,7 +42,7 @@ class SOStatistics(L.LightningModule):
         retain: the retain dataset; ``retain_positions`` the examples of the Fisher.
         forget: the forget dataset (every example).
         mode: ``per_example`` or ``per_batch`` (see the module docstring).
-        chunk_size: examples whose per-example gradients are held at once.
+        chunk_size: examples whose per-example gradients are held at once (None: automatic).
         batch_size: examples per batch and process.
         out_dir: where rank 0 writes the result (spawned processes return it this way;
             :func:`so_statistics` sets it).
@@ -56,7 +56,7 @@ class SOStatistics(L.LightningModule):
         retain_positions: Tensor,
         forget: Dataset,
         mode: str = "per_example",
-        chunk_size: int = 8,
+        chunk_size: int | None = None,
         batch_size: int = 32,
         out_dir: str | Path | None = None,
     ) -> None:
@@ -90,7 +90,7 @@ class SOStatistics(L.LightningModule):
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
         which = "fisher" if dataloader_idx == 0 else "grad"
         per_example = which == "fisher" and self.mode == "per_example"
-        chunk = self.chunk_size if per_example else None
+        chunk = (self.chunk_size or auto_chunk(self.backbone, self.sel)) if per_example else None
         for grads, n in gradients(self.backbone, [batch], self.sel, chunk, which, progress=False):
             for k, g in grads.items():
                 if which == "grad":

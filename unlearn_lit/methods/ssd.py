@@ -53,7 +53,8 @@ class SSDConfig:
         lam: dampening constant λ: β = min(λ · []_D / []_{D_f}, 1).
         fisher: ``per_example`` (exact diagonal Fisher) or ``per_batch`` (squared batch gradients).
         fisher_examples: seeded subsample of D_r for []_D (None = all of D_r).
-        chunk_size: examples whose per-example gradients are held at once.
+        chunk_size: examples whose per-example gradients are held at once (None: as many as fit in
+            4 GiB on a CPU or a quarter of a GPU's free memory, at most 64; ``fisher.auto_chunk``).
         batch_size: batch size of the importance loaders.
     """
 
@@ -62,7 +63,7 @@ class SSDConfig:
     lam: float = 1.0
     fisher: str = "per_example"
     fisher_examples: int | None = 1024
-    chunk_size: int = 8
+    chunk_size: int | None = None
     batch_size: int = 32
 
     def __post_init__(self) -> None:

@@ -63,24 +63,18 @@ class SelectionSets:
             raise ValueError("selection needs a non-empty forget set")
         self.task = original.task
         self.exclude_labels = tuple(int(c) for c in exclude_labels)
-        was_training = original.training
-        original.eval()
-        self.reference = [self._logp(original, b) for b in self.retain]
-        self.ref = self.measure(original)
-        _, kept, _, labels = self._losses(original, self.val)
-        keep = self._keep(kept, labels)  # the standard error of θ*'s mean guarded validation loss
-        self.ref["val_keep_loss_se"] = float(keep.std() / math.sqrt(len(keep))) if len(keep) > 1 else math.inf
-        original.train(was_training)
+        self.reference: list[Tensor] | None = None  # θ*'s retain predictions, set by the first measure
+        self.ref = self.measure(original, reference=True)
 
-    @torch.inference_mode()
-    def _logp(self, model: Backbone, batch: dict) -> Tensor:
-        logits = model(batch)
+    def _log_probs(self, logits: Tensor) -> Tensor:
         return F.log_softmax(logits.double(), -1) if self.task == "classification" else logits.double()
 
     @torch.inference_mode()
-    def _losses(self, model: Backbone, batches: list[dict]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _losses(
+        self, model: Backbone, batches: list[dict], outputs: list[Tensor] | None = None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Per-example losses, the losses over the kept classes only, correctness (NaN for regression)
-        and labels, float64.
+        and labels, float64; ``outputs`` collects the raw model outputs (one forward pass per batch).
 
         The kept-class loss renormalizes the softmax without the forgotten classes' logits (as RT,
         which never learnt them): pushing a forgotten class down is not collateral damage.
@@ -88,6 +82,8 @@ class SelectionSets:
         losses, kept, correct, labels = [], [], [], []
         for batch in batches:
             logits = model(batch)
+            if outputs is not None:
+                outputs.append(logits)
             losses.append(model.per_example_loss(batch, logits).double())
             labels.append(batch["labels"].reshape(len(losses[-1]), -1)[:, 0].double())
             if self.task == "classification":
@@ -104,29 +100,39 @@ class SelectionSets:
         return tuple(torch.cat(t) if t else empty for t in (losses, kept, correct, labels))  # type: ignore[return-value]
 
     @torch.inference_mode()
-    def measure(self, model: Backbone) -> dict[str, float]:
-        """The row of one candidate: every key of :data:`MEASURES` (NaN where a set is empty)."""
+    def measure(self, model: Backbone, reference: bool = False) -> dict[str, float]:
+        """The row of one candidate: every key of :data:`MEASURES` (NaN where a set is empty); one
+        forward pass per example. ``reference``: ``model`` is θ* -- keep its retain predictions (the
+        KL's reference) and add the standard error of its mean guarded validation loss."""
         was_training = model.training
         model.eval()
+        logits: list[Tensor] = []
+        _, kept, correct, labels = self._losses(model, self.retain, logits)
+        # (a retain set holds no forgotten class)
+        out = {"retain_loss": _mean(self._keep(kept, labels)), "retain_acc": _mean(correct)}
+        current = [self._log_probs(z) for z in logits]
+        if reference:
+            self.reference = current
         kl = []
-        for batch, ref in zip(self.retain, self.reference, strict=True):
-            cur = self._logp(model, batch)
+        for ref, cur in zip(self.reference, current, strict=True):
             if self.task == "classification":
                 kl.append((ref.exp() * (ref - cur)).sum(-1))  # KL(θ* || candidate) per example
             else:
                 kl.append((ref - cur) ** 2)
-        out = {"damage": _mean(torch.cat(kl)) if kl else 0.0}
-        _, kept, correct, labels = self._losses(model, self.retain)
-        # (a retain set holds no forgotten class)
-        out["retain_loss"], out["retain_acc"] = _mean(self._keep(kept, labels)), _mean(correct)
+        out["damage"] = _mean(torch.cat(kl)) if kl else 0.0
         for name, batches in (("forget", self.forget), ("val", self.val)):
             losses, kept, correct, labels = self._losses(model, batches)
             out[f"{name}_loss"], out[f"{name}_acc"] = _mean(losses), _mean(correct)
             if name == "val":
-                out["val_keep_loss"] = _mean(self._keep(kept, labels))
+                keep = self._keep(kept, labels)
+                out["val_keep_loss"] = _mean(keep)
                 out["val_keep_acc"] = _mean(self._keep(correct, labels))
+                if reference:  # the guard's noise scale: θ*'s standard error
+                    se = float(keep.std() / math.sqrt(len(keep))) if len(keep) > 1 else math.inf
+        if reference:
+            out["val_keep_loss_se"] = se
         model.train(was_training)
-        return out
+        return {k: out[k] for k in (*MEASURES, *(("val_keep_loss_se",) if reference else ()))}
 
     def _keep(self, losses: Tensor, labels: Tensor) -> Tensor:
         if not self.exclude_labels:
