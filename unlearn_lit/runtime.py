@@ -19,9 +19,11 @@ Which phases run data-parallel (``devices > 1`` or several nodes, e.g. ``--train
 - the SO step search, SSD, evaluation and the relearning attack run in the main process on the
   runtime's root device; the run directory and ``metrics.json`` are written once, by it.
 
-Spawn-type strategies (``ddp_spawn``) keep the pipeline in one main process. FSDP is not supported
-(the one-process phases need the whole model on one device); multi-node runs need a rank-aware
-pipeline (every rank would run the comparison): not supported yet.
+Spawn-type strategies (``ddp_spawn``) keep the pipeline in one main process; with several processes
+any other strategy is refused before any work, with the reason: FSDP (the one-process phases need the
+whole model on one device, and Lightning's FSDP needs a GPU, so no test here could cover it), plain
+``ddp`` (it re-launches the whole command in every process) and ``num_nodes > 1`` (every rank would
+run the comparison: the pipeline is not rank-aware yet).
 """
 
 from __future__ import annotations
@@ -55,9 +57,11 @@ class Runtime:
         accelerator: ``auto`` (a GPU when present), ``cpu``, ``gpu`` or ``cuda``.
         devices: devices per node for the data-parallel phases (θ*/RT training, phase 1); ``auto``
             takes every visible device. 1 by default: the one-process phases need no more.
-        num_nodes: nodes (SLURM and torchelastic are detected by Lightning).
-        strategy: Lightning strategy of the data-parallel phases (``auto``, ``ddp``, ``ddp_spawn``,
-            ``fsdp``, ...); with ``devices: 1`` it has nothing to distribute.
+        num_nodes: nodes; only 1 is supported (a multi-node run needs a rank-aware pipeline).
+        strategy: Lightning strategy of the data-parallel phases: a spawn-type one (``ddp_spawn``)
+            when there are several processes (plain ``ddp`` re-launches the whole command per process;
+            FSDP is refused, see the module docstring); with ``devices: 1`` it has nothing to
+            distribute.
         precision: Lightning precision of every Trainer phase (``bf16-mixed`` on recent GPUs); None:
             the training recipe's precision for θ*/RT and ``32-true`` elsewhere. Phase 1 accumulates
             its statistics in float64 whatever the forward precision.
@@ -87,6 +91,25 @@ class Runtime:
         if isinstance(self.devices, int) and self.devices < 1 or self.num_nodes < 1:
             raise ValueError(
                 f"trainer.devices and trainer.num_nodes must be >= 1, got {self.devices}, {self.num_nodes}"
+            )
+        self._check_supported()
+
+    def _check_supported(self) -> None:
+        """Layouts the pipeline cannot run are refused before any work, with what to use instead."""
+        if "fsdp" in self.strategy.lower():
+            raise ValueError(
+                f"trainer.strategy {self.strategy!r} is not supported: the SO-type methods, SSD and "
+                "evaluation need the whole model on one device; use ddp_spawn (or one device)"
+            )
+        if self.num_nodes > 1:
+            raise ValueError(
+                "trainer.num_nodes > 1 is not supported yet: every rank would run the whole comparison "
+                "(the pipeline is not rank-aware); use one node with --trainer.strategy ddp_spawn"
+            )
+        if self.distributed and "spawn" not in self.strategy:
+            raise ValueError(
+                f"trainer.strategy {self.strategy!r} with {self.world_size} processes would re-launch the "
+                "whole command in every process; use --trainer.strategy ddp_spawn"
             )
 
     @property

@@ -91,10 +91,18 @@ def test_runtime_validation_names_the_choices(tmp_path, capsys):
         Runtime(precision="bf17")
     with pytest.raises(ValueError, match="devices and trainer.num_nodes must be >= 1"):
         Runtime(devices=0)
-    kwargs = Runtime(devices=4, num_nodes=2, strategy="ddp").trainer_kwargs()
-    assert (kwargs["devices"], kwargs["num_nodes"], kwargs["strategy"]) == (4, 2, "ddp")
-    assert Runtime(devices="2").devices == 2 and Runtime(devices=2).world_size == 2
-    assert Runtime(devices=2).distributed and not Runtime(accelerator="cpu", devices="auto").distributed
+    kwargs = Runtime(devices=4, strategy="ddp_spawn").trainer_kwargs()
+    assert (kwargs["devices"], kwargs["num_nodes"], kwargs["strategy"]) == (4, 1, "ddp_spawn")
+    spawn = {"strategy": "ddp_spawn"}
+    assert Runtime(devices="2", **spawn).devices == 2 and Runtime(devices=2, **spawn).world_size == 2
+    assert (
+        Runtime(devices=2, **spawn).distributed and not Runtime(accelerator="cpu", devices="auto").distributed
+    )
+    # layouts the pipeline cannot run are refused with what to use instead
+    for bad, why in (({"strategy": "fsdp"}, "one device"), ({"devices": 2, "strategy": "ddp"}, "re-launch"),
+                     ({"devices": 2}, "ddp_spawn"), ({"num_nodes": 2, **spawn}, "rank-aware")):  # fmt: skip
+        with pytest.raises(ValueError, match=why):
+            Runtime(**bad)
     # the CLI rejects a bad value before any work, naming the choices
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(SMALL))
