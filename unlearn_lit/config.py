@@ -179,6 +179,8 @@ class RunConfig:
             raise ValueError(f"unknown logger {self.logger!r}; valid choices: {', '.join(LOGGERS)}")
         if isinstance(self.method_options, dict):  # Python callers may pass a plain mapping
             self.method_options = build(MethodOptions, self.method_options, "method_options")
+        if isinstance(self.repair, dict):
+            self.repair = build(RepairConfig, self.repair, "repair")
         for name in self.methods:
             if name in ("rt", "original"):
                 continue

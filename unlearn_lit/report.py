@@ -79,8 +79,15 @@ def markdown_table(rows: dict[str, dict[str, Any]], failed: dict[str, str]) -> s
         oracle = "" if r.get("oracle_avg_gap") is None else f"{100 * r['oracle_avg_gap']:.2f}"
         frac = r["params_updated"] / max(r["params_total"], 1)
         label = name
+        if r.get("before_repair") is not None:  # class forgetting: the method, then its retain repair
+            label = f"{name} + repair ({r['repair_steps']} steps)"
+            b = r["before_repair"]
+            alone = ", ".join(f"{k} {100 * b[v]:.2f}" for k, v in
+                              (("UA", "forget_acc"), ("RA", "retain_acc"), ("TA", "test_acc"), ("Avg.Gap", "avg_gap"))
+                              if b.get(v) is not None)  # fmt: skip
+            notes.append(f"- {name} alone, before its retain repair: {alone}")
         if r.get("unlearned") is False:
-            label = f"{name} (did not unlearn)"
+            label = f"{label} (did not unlearn)"
             notes.append(f"- {name} did not unlearn: {r.get('unlearn_note', '')}")
         lines.append(
             f"| {label} | {' | '.join(pct)} | {oracle} | {r['time_s']:.1f} | "

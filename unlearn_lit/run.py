@@ -190,8 +190,9 @@ def _run(
             with cost.phase(name) as record:
                 result = method.run(inputs, mcfg)
                 rule = getattr(mcfg, "rule", None) or SelectionRule()
+                unrepaired = None
                 if cfg.repair.applies(dm, result, rule):
-                    result = repair(inputs, result, cfg.repair, rule)
+                    unrepaired, result = result.model, repair(inputs, result, cfg.repair, rule)
             result.model.to(device)
             seconds = record["seconds"] + (phase1_s if source == "mape" else 0.0)
             metrics = evaluate(result.model, dm, **ev)
@@ -207,6 +208,11 @@ def _run(
         rows[name]["cost"] = _cost(result.info, phase1_s if source == "mape" else 0.0)
         did, why = verdict(updated, metrics, original_metrics, result.info)
         rows[name].update(unlearned=did, unlearn_note=why, oracle_avg_gap=result.info.get("oracle_avg_gap"))
+        if unrepaired is not None:  # the method alone, for comparison (evaluated outside its time)
+            alone = _row(evaluate(unrepaired.to(device), dm, **ev), rt_metrics, 0.0, 0, total)
+            rows[name]["before_repair"] = {k: alone[k] for k in ("forget_acc", "retain_acc", "test_acc", "mia",
+                                                                 "avg_gap")}  # fmt: skip
+            rows[name]["repair_steps"] = result.hparams["repair_steps"]
         if cfg.save_models:
             _save_unlearned(result, rows[name], name, cfg, dm, tmp, artifact if source == "mape" else None)
         if not did:

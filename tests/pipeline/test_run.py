@@ -211,3 +211,34 @@ def test_random_unit_mask_follows_mask_kinds_and_sparsity():
         for lay in layout.layers
     )
     assert selected == num_selected(layout.num_layers * layout.counts["head"], 0.5)
+
+
+@pytest.mark.timeout(600)
+def test_class_forgetting_repairs_each_method_and_reports_it_alone(tmp_path):
+    from tests.toys import quick_run_fields
+
+    fields = quick_run_fields(tmp_path)
+    data = DataConfig(
+        name="digits", forget="class", forget_classes=[3], max_train=400, max_test=150, val_size=100
+    )
+    cfg = RunConfig(backbone="vit_digits", data=data, recipe_overrides={"epochs": 4}, methods=["so", "ga"],
+                    repair={"epochs": 1, "candidates": 3}, save_models=False, **fields)  # fmt: skip
+    summary = run(cfg, tmp_path / "run")
+    assert not summary["failed"]
+    for name in ("so", "ga"):
+        row, info = summary["methods"][name], summary["hparams"][name]["info"]
+        table = info["repair"]["table"]
+        assert [r["step"] for r in table][0] == 0 and row["repair_steps"] in [r["step"] for r in table]
+        assert set(row["before_repair"]) == {"forget_acc", "retain_acc", "test_acc", "mia", "avg_gap"}
+        assert row["before_repair"]["avg_gap"] is None  # no RT in this run: no Avg.Gap, before or after
+        assert row["cost"]["repair_s"] > 0
+        if row["repair_steps"] == 0:  # step 0 is the method's own model: the same metrics
+            assert row["forget_acc"] == pytest.approx(row["before_repair"]["forget_acc"], abs=1e-12)
+    md = (tmp_path / "run" / "results.md").read_text()
+    assert "so + repair (" in md and "so alone, before its retain repair: UA" in md
+    # repair.when: never reports the methods alone
+    plain = dataclasses.replace(cfg, repair={"when": "never"}, methods=["so"])
+    summary = run(plain, tmp_path / "plain")
+    assert (
+        "before_repair" not in summary["methods"]["so"] and "repair" not in summary["hparams"]["so"]["info"]
+    )
