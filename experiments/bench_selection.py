@@ -134,6 +134,7 @@ def method_rows(summary: Mapping[str, Any], setup: str, seed: int) -> list[dict[
             rec[f"guard_{col}"] = reselect(
                 cands, info.get("selection_ref"), info.get("target", "val_loss"), fields
             )
+        rec.update(class_fields(row, info, summary["methods"]["rt"]))
         out.append(rec)
     for name, why in summary.get("failed", {}).items():
         out.append({"setup": setup, "seed": seed, "method": name, "original": original, "avg_gap": math.nan,
@@ -142,6 +143,46 @@ def method_rows(summary: Mapping[str, Any], setup: str, seed: int) -> list[dict[
     out.append({"setup": setup, "seed": seed, "method": "rt", "original": original, "avg_gap": 0.0,
                 "ua": 100 * rt["forget_acc"], "ra": 100 * rt["retain_acc"], "ta": 100 * rt["test_acc"]})  # fmt: skip
     return out
+
+
+def class_fields(row: Mapping[str, Any], info: Mapping[str, Any], rt: Mapping[str, Any]) -> dict[str, Any]:
+    """Class forgetting: test accuracy on the kept classes, the gaps to RT that the issue's acceptance
+    reads (UA ≤ 5%, RA and kept-class TA within 2 points of RT), and the method alone, before its
+    retain repair (from ``before_repair``, or the repair table's step 0 as scored against RT)."""
+    key = "test_retain_class/acc"
+    if key not in row["metrics"] or key not in rt["metrics"]:
+        return {}
+    ta_keep = 100 * row["metrics"][key]
+    d_ra, d_ta = 100 * (row["retain_acc"] - rt["retain_acc"]), ta_keep - 100 * rt["metrics"][key]
+    ua = 100 * row["forget_acc"]
+    out = {"ta_keep": ta_keep, "d_ra": d_ra, "d_ta_keep": d_ta,
+           "meets": float(ua <= 5 and abs(d_ra) <= 2 and abs(d_ta) <= 2)}  # fmt: skip
+    repair = info.get("repair")
+    if repair:
+        out["repair_steps"] = float(repair["steps"])
+        before = (row.get("before_repair") or {}).get("avg_gap")
+        step0 = repair["table"][0].get("oracle/avg_gap") if repair["table"] else None
+        alone = before if before is not None else step0
+        out["alone"] = 100 * alone if alone is not None else math.nan
+    return out
+
+
+def class_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The class-forgetting acceptance per setup and method, with the method alone (before repair)."""
+    rows = [r for r in rows if "meets" in r]
+    if not rows:
+        return ""
+    cols = ["alone", "avg_gap", "repair_steps", "ua", "d_ra", "d_ta_keep", "meets"]
+    agg = common.aggregate(rows, ("setup", "method"), cols)
+    head = ("| setup | method | Avg.Gap alone | Avg.Gap + repair | repair steps | UA | RA − RT | TA(kept) − RT "
+            "| UA ≤ 5 and RA, TA(kept) within 2 of RT |\n|" + "---|" * 9 + "\n")  # fmt: skip
+    lines = []
+    for a in agg:
+        cells = [common.fmt(a[c], a[f"{c}_std"]) for c in cols[:-1]]
+        lines.append(
+            f"| {a['setup']} | {a['method']} | {' | '.join(cells)} | {round(a['n'] * a['meets'])}/{a['n']} |"
+        )
+    return head + "\n".join(lines) + "\n"
 
 
 def bootstrap_ci(diffs: np.ndarray, n: int = 10_000, seed: int = 0) -> tuple[float, float]:
@@ -224,6 +265,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         + main_table(rows)
         + "\n"
         + paired_table(rows)
+        + ("\n" + class_table(rows) if class_table(rows) else "")
     )
     (args.out / "bench_selection.md").write_text(text)
     (args.out / "bench_selection.json").write_text(json.dumps(rows, indent=1, default=str))
