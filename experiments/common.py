@@ -30,6 +30,8 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 
+from unlearn_lit.crossrun.report import fmt  # noqa: E402  (no torch, no transformers)
+
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_CONFIG = ROOT / "configs/paper/glue_bert_base_mnli.yaml"
 log = logging.getLogger("experiments")
@@ -365,18 +367,6 @@ COLUMNS = {
     "attack_acc": ("attacked D_f acc %", 100.0, 1),
     "lower": ("lower on seeds", 1.0, 0),
 }
-
-
-def fmt(value: Any, std: Any = None, scale: float = 1.0, digits: int = 2) -> str:
-    """``12.34 ± 0.56`` (the std only when finite); ``–`` for a missing value."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if not isinstance(value, (int, float)):
-        return str(value)
-    text = f"{scale * value:.{digits}f}"
-    if isinstance(std, float) and math.isfinite(std):
-        text += f" ± {scale * std:.{digits}f}"
-    return text
 
 
 def markdown_table(
