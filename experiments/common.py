@@ -414,6 +414,15 @@ def write_report(
     log.info("wrote %s.{md,csv,png}, %s_runs.csv in %s", name, name, out)
 
 
+def cross_run_report(out: Path, title: str) -> Path:
+    """``python -m unlearn_lit report`` on every run under ``out/runs``: mask figures, mask overlap against
+    random masks, trade-off plots (mean ± 95% CI over seeds), ``report.md`` and a self-contained
+    ``report.html`` in ``out/report/`` (redrawn on ``--resume``)."""
+    from unlearn_lit.crossrun.report import write_report
+
+    return write_report([out / "runs"], out / "report", title=title, force=True)
+
+
 def plot_panels(
     rows: Sequence[Mapping[str, Any]],
     x: str,

@@ -46,8 +46,8 @@ def bin_columns(values: np.ndarray, max_columns: int = MAX_COLUMNS) -> tuple[np.
 
 
 def _dot_area(n: int) -> float:
-    """Marker area (points²) of one unit: about 70% of a unit's width on a ~5-inch axis, at most 36."""
-    return float(np.clip((0.7 * 360 / n) ** 2, 0.3, 36.0))
+    """Marker area (points²) of one unit: about its width on a ~5-inch axis, between 1 and 36."""
+    return float(np.clip((360 / n) ** 2, 1.0, 36.0))
 
 
 def _score_norm(scores: np.ndarray) -> tuple[Any, str, str]:
@@ -91,7 +91,7 @@ def _scores_panel(ax: Any, kind: str, mask: np.ndarray, scores: np.ndarray | Non
             np.zeros_like(mask, dtype=float), cmap="Greys", vmin=0, vmax=1, aspect="auto", extent=extent
         )
     layers, units = np.nonzero(mask)
-    ax.scatter(units, layers, s=_dot_area(n), c="black", marker="o", linewidths=0, label="selected")
+    ax.scatter(units, layers, s=_dot_area(n), c="black", marker="o", edgecolors="white", linewidths=0.4)
     _unit_axes(ax, kind, mask.shape)
     ax.set_title(f"scores, {int(mask.sum())} of {mask.size} {kind}s selected (black dots)", fontsize=9)
 
