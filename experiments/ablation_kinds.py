@@ -54,6 +54,8 @@ def main() -> None:
         group=lambda r: r["method"],
         title="Heads-only, filters-only and both (error bars: std over seeds)",
     )
+    # mask stability across seeds and kinds, trade-offs, mask figures
+    common.cross_run_report(out, f"Maskable kinds, seeds {seeds}: heads / filters / both")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 
+from unlearn_lit.crossrun.report import fmt  # noqa: E402  (no torch, no transformers)
+
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_CONFIG = ROOT / "configs/paper/glue_bert_base_mnli.yaml"
 log = logging.getLogger("experiments")
@@ -367,18 +369,6 @@ COLUMNS = {
 }
 
 
-def fmt(value: Any, std: Any = None, scale: float = 1.0, digits: int = 2) -> str:
-    """``12.34 ± 0.56`` (the std only when finite); ``–`` for a missing value."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if not isinstance(value, (int, float)):
-        return str(value)
-    text = f"{scale * value:.{digits}f}"
-    if isinstance(std, float) and math.isfinite(std):
-        text += f" ± {scale * std:.{digits}f}"
-    return text
-
-
 def markdown_table(
     rows: Sequence[Mapping[str, Any]],
     labels: Sequence[str],
@@ -422,6 +412,15 @@ def write_report(
     os.replace(tmp, out / f"{name}.md")
     print(text)
     log.info("wrote %s.{md,csv,png}, %s_runs.csv in %s", name, name, out)
+
+
+def cross_run_report(out: Path, title: str) -> Path:
+    """``python -m unlearn_lit report`` on every run under ``out/runs``: mask figures, mask overlap against
+    random masks, trade-off plots (mean ± 95% CI over seeds), ``report.md`` and a self-contained
+    ``report.html`` in ``out/report/`` (redrawn on ``--resume``)."""
+    from unlearn_lit.crossrun.report import write_report
+
+    return write_report([out / "runs"], out / "report", title=title, force=True)
 
 
 def plot_panels(

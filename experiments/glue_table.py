@@ -89,6 +89,8 @@ def main() -> None:
         paper_label="paper (bert_base/mnli)" if fallback else "paper ({group})",
         title="Avg.Gap to RT, forget accuracy (RT's is the target) and time relative to RT",
     )
+    # mask stability across seeds, trade-offs, mask figures
+    common.cross_run_report(out, f"GLUE table, seeds {seeds}")
 
 
 if __name__ == "__main__":

@@ -10,10 +10,15 @@ Online (the default; network and GPU) it sweeps ``configs/paper/glue_bert_base_m
     python experiments/sparsity_sweep.py --offline
     python experiments/sparsity_sweep.py --sparsities 0.9 0.99 --methods mape_so mape_ga
 
-Writes ``sparsity_sweep.{md,csv,png}`` and ``sparsity_sweep_runs.csv`` under ``--out``.
+Writes ``sparsity_sweep.{md,csv,png}`` and ``sparsity_sweep_runs.csv`` under ``--out``, and the
+cross-run report of all runs (``python -m unlearn_lit report``) under ``--out/report/``: mask stability
+across seeds and sparsities, trade-off plots, mask figures. ``sparsity_sweep.png`` is the report's
+utility-vs-sparsity figure (mean ± 95% CI over seeds).
 """
 
 from __future__ import annotations
+
+import shutil
 
 import common
 
@@ -69,16 +74,8 @@ def main() -> None:
         rows + ref_rows,
         raw,
     )
-    common.plot_panels(
-        rows,
-        "sparsity",
-        ("ta", "ra", "ua", "avg_gap"),
-        "method",
-        out / "sparsity_sweep.png",
-        title="Utility and closeness to RT vs sparsity (dashed: references)",
-        xlabel="sparsity S",
-        reference={r["method"]: r for r in ref_rows},
-    )
+    report = common.cross_run_report(out, f"Sparsity sweep, seeds {seeds}: MAPE-SO vs the random-unit mask")
+    shutil.copyfile(report / "figures" / "sparsity.png", out / "sparsity_sweep.png")
 
 
 if __name__ == "__main__":

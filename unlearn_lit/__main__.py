@@ -1,5 +1,8 @@
 """``python -m unlearn_lit run --config FILE [--key value ...] --out DIR``: the command-line interface.
 
+``python -m unlearn_lit report RUN_DIR [RUN_DIR ...] --out DIR`` compares finished runs
+(:mod:`unlearn_lit.crossrun`); it has its own parser and imports no torch.
+
 The arguments are generated from :class:`~unlearn_lit.config.RunConfig` by jsonargparse, which gives
 ``--help``, ``--print_config`` and errors for unknown keys and invalid values before any work starts.
 """
@@ -10,15 +13,21 @@ import logging
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-from unlearn_lit.config import RunConfig
+if TYPE_CHECKING:  # imported where needed: `report` does not load torch
+    from unlearn_lit.config import RunConfig
 
 
 def build_parser() -> ArgumentParser:
+    from unlearn_lit.config import RunConfig
+
     parser = ArgumentParser(
-        prog="python -m unlearn_lit", description="Module-aware parameter-efficient unlearning"
+        prog="python -m unlearn_lit",
+        description="Module-aware parameter-efficient unlearning. "
+        "Compare finished runs: python -m unlearn_lit report --help",
     )
     commands = parser.add_subcommands(dest="command")
     run = ArgumentParser(description="Run a comparison: original, RT, phase 1, search, phase 2, evaluation")
@@ -33,6 +42,8 @@ def build_parser() -> ArgumentParser:
 
 def run_config(parser: ArgumentParser, args) -> RunConfig:
     """The validated :class:`RunConfig` of parsed ``run`` arguments (raises ValueError/TypeError)."""
+    from unlearn_lit.config import RunConfig
+
     ns = parser.instantiate(args).run
     return RunConfig(**{k: v for k, v in vars(ns).items() if k not in ("out", "config", "__path__")})
 
@@ -44,6 +55,11 @@ def load_config(path: str | Path, *overrides: str) -> RunConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["report"]:  # the cross-run report: its own parser, no torch
+        from unlearn_lit.crossrun import main as report
+
+        return report(argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # A comparison builds a dozen Trainers: keep Lightning's per-Trainer banners (accelerator, tips) quiet.
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)

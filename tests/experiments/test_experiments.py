@@ -114,8 +114,10 @@ def test_tiny_sparsity_sweep_writes_table_csv_and_plot(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", argv)
     sparsity_sweep.main()
 
-    for name in ("sparsity_sweep.md", "sparsity_sweep.csv", "sparsity_sweep_runs.csv", "sparsity_sweep.png"):
+    for name in ("sparsity_sweep.md", "sparsity_sweep.csv", "sparsity_sweep_runs.csv", "sparsity_sweep.png",
+                 "report/report.html", "report/figures/overlap.png", "report/figures/sparsity.png"):  # fmt: skip
         assert (out / name).is_file(), name
+    assert "| mask.sparsity=0.5 | mape_so | 1 |" in (out / "report" / "report.md").read_text()
     assert sorted(p.name for p in (out / "runs").iterdir()) == ["0.5-seed0", "0.9-seed0"]
     with (out / "sparsity_sweep.csv").open() as f:
         rows = {(r["method"], r["sparsity"]): r for r in csv.DictReader(f)}

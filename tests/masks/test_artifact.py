@@ -133,3 +133,16 @@ def test_existing_artifact_is_not_overwritten_silently(tmp_path):
     make_artifact(objective="mlf").save(tmp_path, overwrite=True)
     assert json.loads((tmp_path / "mask.json").read_text())["objective"] == "mlf"
     assert sorted(os.listdir(tmp_path)) == ["mask.json", "mask.png", "mask.safetensors"]
+
+
+def test_warm_start_round_trips_and_is_validated(tmp_path):
+    artifact = make_artifact()
+    warm = {"head": artifact.head.clone()}
+    warm["head"][0] = ~warm["head"][0]
+    MaskArtifact(head=artifact.head, filter=artifact.filter, scores=artifact.scores, warm_start=warm).save(
+        tmp_path
+    )
+    loaded = MaskArtifact.load(tmp_path)
+    assert loaded.warm_start.keys() == {"head"} and torch.equal(loaded.warm_start["head"], warm["head"])
+    with pytest.raises(ValueError, match=r"warm_start\['filter'\] must be bool of shape \(3, 10\)"):
+        MaskArtifact(head=artifact.head, filter=artifact.filter, warm_start={"filter": torch.ones(3, 10)})

@@ -72,7 +72,8 @@ class GreedyMaskSearch(L.Callback):
         if self.artifact is None:
             return {}
         a = self.artifact
-        return {"head": a.head, "filter": a.filter, "scores": a.scores, "summary": a.summary}
+        return {"head": a.head, "filter": a.filter, "scores": a.scores, "summary": a.summary,
+                "warm_start": a.warm_start}  # fmt: skip
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if state_dict:

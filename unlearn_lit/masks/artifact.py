@@ -4,14 +4,15 @@ Phase 1 ends with a mask (m^H ∈ {0,1}^{L×H}, m^F ∈ {0,1}^{L×N}, 1 = update
 by, the block objective J before and after the greedy search and the data it was computed on. A run
 saves it as three files, so that a later run can load it and skip phase 1:
 
-- ``mask.safetensors``: bool tensors ``head`` / ``filter`` and float32 ``score.head`` / ``score.filter``;
+- ``mask.safetensors``: bool tensors ``head`` / ``filter``, float32 ``score.head`` / ``score.filter`` and,
+  when the greedy search ran, the bool warm-start masks ``warm.head`` / ``warm.filter``;
 - ``mask.json``: the summary, with the per-layer counts derived from the masks;
-- ``mask.png``: heads per layer as an L×H image, selected filters per layer as bars.
+- ``mask.png``: the figure of :func:`unlearn_lit.viz.masks.mask_figure` (scores with the selected units
+  marked, selected units per layer, the units the greedy search swapped).
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -38,6 +39,8 @@ class MaskArtifact:
         head: ``[L, H]`` bool head mask, or None when the backbone has no maskable heads.
         filter: ``[L, N]`` bool filter mask, or None.
         scores: ``kind -> [L, n]`` scores used for the selection (saved as float32).
+        warm_start: ``kind -> [L, n]`` bool warm-start masks (top-k by score) before the greedy search;
+            empty when no search ran.
         summary: free-form JSON-serializable facts, e.g. ``objective``, ``sparsity``, ``search`` (the info
             of :func:`~unlearn_lit.masks.search.greedy_search`), ``statistics`` (|D_f|, |D_r|, rows of
             G), ``data`` (dataset, split seed) and ``seconds``. ``counts`` is derived from the masks.
@@ -47,6 +50,7 @@ class MaskArtifact:
     filter: Tensor | None = None
     scores: dict[str, Tensor] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
+    warm_start: dict[str, Tensor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.masks:
@@ -60,6 +64,13 @@ class MaskArtifact:
             if kind not in self.masks or score.shape != self.masks[kind].shape:
                 expected = tuple(self.masks[kind].shape) if kind in self.masks else "no such mask"
                 raise ValueError(f"scores[{kind!r}] has shape {tuple(score.shape)}; expected {expected}")
+        for kind, warm in self.warm_start.items():
+            if kind not in self.masks or warm.dtype != torch.bool or warm.shape != self.masks[kind].shape:
+                expected = tuple(self.masks[kind].shape) if kind in self.masks else "no such mask"
+                raise ValueError(
+                    f"warm_start[{kind!r}] must be bool of shape {expected}; found {warm.dtype} "
+                    f"{tuple(warm.shape)}"
+                )
 
     @property
     def masks(self) -> dict[str, Tensor]:
@@ -105,10 +116,16 @@ class MaskArtifact:
         tensors = {kind: m.detach().cpu().contiguous() for kind, m in self.masks.items()}
         for kind, score in self.scores.items():
             tensors[f"score.{kind}"] = score.detach().to("cpu", torch.float32).contiguous()
+        for kind, warm in self.warm_start.items():
+            tensors[f"warm.{kind}"] = warm.detach().cpu().contiguous()
+        from unlearn_lit.viz import png_bytes
+        from unlearn_lit.viz.masks import mask_figure
+
+        numpy = {k: v.numpy() for k, v in tensors.items()}
         payloads = {
             FILES["tensors"]: safetensors.torch.save(tensors),
             FILES["summary"]: summary.encode(),
-            FILES["figure"]: _render_figure(self.masks),
+            FILES["figure"]: png_bytes(mask_figure(numpy, {**self.summary, "counts": self.counts()})),
         }
         directory.mkdir(parents=True, exist_ok=True)
         temporary: dict[str, str] = {}
@@ -150,14 +167,15 @@ class MaskArtifact:
             tensors = safetensors.torch.load(file.read_bytes())
         except Exception as err:  # safetensors raises its own error type for any malformed content
             raise ValueError(f"mask file {file} is corrupt: {err}") from err
-        valid = set(KINDS) | {f"score.{kind}" for kind in KINDS}
+        valid = set(KINDS) | {f"{prefix}.{kind}" for prefix in ("score", "warm") for kind in KINDS}
         if set(tensors) - valid or not set(tensors) & set(KINDS):
             raise ValueError(f"mask file {file} has keys {sorted(tensors)}; expected some of {sorted(valid)}")
         for kind in KINDS:
-            if kind in tensors and tensors[kind].dtype != torch.bool:
-                raise ValueError(
-                    f"mask {kind!r} in {file} has dtype {tensors[kind].dtype}; expected torch.bool"
-                )
+            for key in (kind, f"warm.{kind}"):
+                if key in tensors and tensors[key].dtype != torch.bool:
+                    raise ValueError(
+                        f"mask {key!r} in {file} has dtype {tensors[key].dtype}; expected torch.bool"
+                    )
         if expected_shapes is not None:
             found = {k: tuple(tensors[k].shape) for k in KINDS if k in tensors}
             expected = {k: tuple(v) for k, v in expected_shapes.items()}
@@ -175,31 +193,6 @@ class MaskArtifact:
         else:
             log.warning("mask summary %s is missing; loading the masks without it", summary_file)
         scores = {kind: tensors[f"score.{kind}"] for kind in KINDS if f"score.{kind}" in tensors}
-        return cls(head=tensors.get("head"), filter=tensors.get("filter"), scores=scores, summary=summary)
-
-
-def _render_figure(masks: dict[str, Tensor]) -> bytes:
-    """PNG of the masks: heads as an L×H image, selected filters per layer as bars."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5 * len(masks), 4), layout="constrained")
-    FigureCanvasAgg(fig)
-    for ax, (kind, mask) in zip(fig.subplots(1, len(masks), squeeze=False)[0], masks.items(), strict=True):
-        num_layers, num_units = mask.shape
-        if kind == "head":
-            ax.imshow(
-                mask.cpu().numpy(), cmap="Greys", vmin=0, vmax=1, aspect="auto", interpolation="nearest"
-            )
-            ax.set_xlabel("head")
-            ax.set_title(f"heads selected: {int(mask.sum())} of {mask.numel()} (black)")
-        else:
-            ax.barh(range(num_layers), mask.sum(dim=1).cpu().numpy(), color="black")
-            ax.set_xlim(0, num_units)
-            ax.invert_yaxis()
-            ax.set_xlabel(f"filters selected (of {num_units})")
-            ax.set_title(f"filters selected: {int(mask.sum())} of {mask.numel()}")
-        ax.set_ylabel("layer")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    return buffer.getvalue()
+        warm = {kind: tensors[f"warm.{kind}"] for kind in KINDS if f"warm.{kind}" in tensors}
+        return cls(head=tensors.get("head"), filter=tensors.get("filter"), scores=scores, summary=summary,
+                   warm_start=warm)  # fmt: skip

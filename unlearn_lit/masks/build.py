@@ -55,12 +55,15 @@ def build_artifact(
         # J uses the mean-scale Fisher (1/N)||sum G||^2; the 'sum' scale multiplies it by |D_r|.
         alpha = cfg.alpha * (stats["num_retain"] if cfg.fisher_scale == "sum" else 1.0)
         g_f = {k: stats["forget_grad_sum"][k] for k in kinds}
+        warm = masks
         masks, info = greedy_search(masks, g_f, stats["G"], alpha, scores)
         summary["search"] = info["kinds"]
         summary["data"]["search_rows"] = int(next(iter(stats["G"].values())).shape[0])
     else:
+        warm = {}
         summary["search"] = (
             f"skipped (search={cfg.search}, objective={cfg.objective}: no block objective to search)"
         )
     full = {k: masks.get(k, torch.zeros(tuple(shapes[k]), dtype=torch.bool)) for k in KINDS}
-    return MaskArtifact(head=full["head"], filter=full["filter"], scores=scores, summary=summary)
+    return MaskArtifact(head=full["head"], filter=full["filter"], scores=scores, summary=summary,
+                        warm_start=dict(warm))  # fmt: skip
