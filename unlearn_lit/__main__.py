@@ -27,6 +27,11 @@ def build_parser() -> ArgumentParser:
     )
     run.add_class_arguments(RunConfig, None, as_positional=False)
     run.add_argument("--out", type=str, required=True, help="run directory to create (must not exist)")
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the failed or interrupted run of --out (same config): finished methods are kept",
+    )
     commands.add_subcommand("run", run)
     return parser
 
@@ -34,7 +39,9 @@ def build_parser() -> ArgumentParser:
 def run_config(parser: ArgumentParser, args) -> RunConfig:
     """The validated :class:`RunConfig` of parsed ``run`` arguments (raises ValueError/TypeError)."""
     ns = parser.instantiate(args).run
-    return RunConfig(**{k: v for k, v in vars(ns).items() if k not in ("out", "config", "__path__")})
+    return RunConfig(
+        **{k: v for k, v in vars(ns).items() if k not in ("out", "config", "resume", "__path__")}
+    )
 
 
 def load_config(path: str | Path, *overrides: str) -> RunConfig:
@@ -62,8 +69,13 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, TypeError) as err:  # invalid values: fail before any work
             parser.error(f"invalid configuration: {err}")
         from unlearn_lit.run import run
+        from unlearn_lit.rundir import RunInterrupted
 
-        run(cfg, out)
+        try:
+            run(cfg, out, resume=args.run.resume)
+        except RunInterrupted as err:
+            print(err, file=sys.stderr)  # one line: what was kept and how to continue
+            return 130
     return 0
 
 

@@ -1,23 +1,26 @@
 """run(cfg, out): the whole comparison, top to bottom like a recipe (METHOD.md §1–§7).
 
 original θ* (trained or cached) → RT (trained or cached) → phase 1 + greedy search (when a method uses
-the MAPE mask) → phase 2 per method → evaluation → report. Everything is written into a temporary
+the MAPE mask) → phase 2 per method → evaluation → report. Everything is written into a partial
 directory that is renamed to ``out`` only when the run succeeds; an existing ``out`` is never
-overwritten. A method that fails (NaN, divergence, bad option) is recorded as failed; the others go on.
+overwritten (:mod:`unlearn_lit.rundir`). Phase 1 and each method are recorded the moment they finish,
+so an interrupted or failed run resumes without recomputing them. A method that fails (NaN,
+divergence, bad option) is recorded as failed; the others go on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
 import json
 import logging
 import math
-import os
-import shutil
+import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,17 +41,24 @@ from unlearn_lit.models.save import save_backbone
 from unlearn_lit.phases.mask_learning import MaskConfig, learn_mask
 from unlearn_lit.phases.train import load_original, train_or_load
 from unlearn_lit.report import environment, log_metrics, write_report
+from unlearn_lit.rundir import RunDirectory, RunInterrupted
 from unlearn_lit.selection import Headroom, verdict
 from unlearn_lit.units import unit_layout
 
 log = logging.getLogger(__name__)
 
 
-def run(cfg: RunConfig, out: str | Path, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+def run(
+    cfg: RunConfig, out: str | Path, callbacks: Sequence[Any] = (), resume: bool = False
+) -> dict[str, Any]:
     """Runs the comparison described by ``cfg``; returns the ``metrics.json`` content.
 
     ``callbacks`` (Lightning callbacks) are given to every Trainer of the run: θ*/RT training, phase 1
-    and the fine-tuning methods.
+    and the fine-tuning methods. ``resume`` continues the failed or interrupted run of ``out`` (same
+    config): phase 1 and the methods that finished there are read back, not recomputed.
+
+    Raises:
+        RunInterrupted: Ctrl-C; the finished steps are kept (the message names the directory).
     """
     out = Path(out)
     if out.exists():
@@ -56,25 +66,45 @@ def run(cfg: RunConfig, out: str | Path, callbacks: Sequence[Any] = ()) -> dict[
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     prepared = _prepare(cfg)  # data, backbone and saved mask load before anything is written
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    handler = logging.FileHandler(tmp / "run.log")
+    rundir = RunDirectory(out, dataclasses.asdict(cfg), resume=resume)
+    handler = logging.FileHandler(rundir.path / "run.log")  # appends when resumed
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
     try:
-        result = _run(cfg, tmp, *prepared, callbacks=list(callbacks))
-    except BaseException:
-        failed = out.with_name(f"{out.name}.failed-{time.strftime('%Y%m%d-%H%M%S')}")
-        tmp.rename(failed)
-        log.error("run failed; partial outputs kept in %s", failed)
+        with sigint_flag() as interrupted:
+            result = _run(cfg, rundir, *prepared, callbacks=list(callbacks))
+    except BaseException as err:
+        kept = rundir.fail()
+        # Lightning turns Ctrl-C inside a Trainer into sys.exit(1): the flag tells it apart
+        if interrupted or isinstance(err, KeyboardInterrupt):
+            raise RunInterrupted(kept) from err
+        log.error("run failed; finished steps kept in %s (continue with --resume)", kept)
         raise
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
-    tmp.rename(out)
+    rundir.finish()
     log.info("run directory: %s", out)
     return result
+
+
+@contextlib.contextmanager
+def sigint_flag() -> Iterator[list[bool]]:
+    """A list that holds True once SIGINT arrived; Ctrl-C still raises KeyboardInterrupt as usual."""
+    seen: list[bool] = []
+
+    def handler(signum, frame):
+        seen.append(True)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield seen
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _prepare(cfg: RunConfig) -> tuple[Any, Any, MaskArtifact | None]:
@@ -102,8 +132,14 @@ def _prepare(cfg: RunConfig) -> tuple[Any, Any, MaskArtifact | None]:
 
 
 def _run(
-    cfg: RunConfig, tmp: Path, dm: Any, factory: Any, saved: MaskArtifact | None, callbacks: list[Any]
+    cfg: RunConfig,
+    rundir: RunDirectory,
+    dm: Any,
+    factory: Any,
+    saved: MaskArtifact | None,
+    callbacks: list[Any],
 ) -> dict[str, Any]:
+    tmp = rundir.path
     dm.write_split(tmp)
     recipe = cfg.train_recipe()
     runtime = cfg.trainer
@@ -145,12 +181,17 @@ def _run(
         artifact = saved
         artifact.save(tmp / "mask")
         masks["mape"] = layout.param_masks(artifact.masks, params)
+    elif "mape" in sources and rundir.done("phase1") is not None:  # resumed: learnt before
+        artifact, phase1_s = MaskArtifact.load(tmp / "mask"), rundir.done("phase1")["seconds"]
+        masks["mape"] = layout.param_masks(artifact.masks, params)
     elif "mape" in sources:
+        rundir.clear("mask")
         t0 = time.perf_counter()
         artifact = learn_mask(original, cfg.mask, dm.forget, dm.retain, out_dir=tmp / "mask",
                               **runtime.trainer_kwargs(callbacks=callbacks))  # fmt: skip
         original.to(device)
         phase1_s = time.perf_counter() - t0
+        rundir.record("phase1", {"seconds": phase1_s})
         masks["mape"] = layout.param_masks(artifact.masks, params)
     if "random" in sources or (cfg.successive and parse_method(cfg.successive.method)[1] == "random"):
         masks["random"] = _random_mask(layout, params, cfg.mask, cfg.seed)
@@ -172,6 +213,13 @@ def _run(
         if name in ("rt", "original"):
             continue
         base, source = parse_method(name)
+        done = rundir.done(name)
+        if done is not None:  # finished before the run was interrupted: read back
+            rows[name], hparams[name] = done["row"], done["hparams"]
+            if cfg.relearn is not None:
+                models[name] = _saved_model(cfg, factory, tmp, name)
+            continue
+        rundir.clear(f"models/{name}", f"logs/{name}")  # leftovers of an interrupted attempt
         method = METHODS.get(base)
         # picklable (spawned fine-tuning processes carry it in the selection callback)
         headroom = (
@@ -206,6 +254,9 @@ def _run(
         if not did:
             log.warning("%s did not unlearn: %s", name, why)
         hparams[name] = {"selected": result.hparams, "candidates": result.candidates, "info": result.info}
+        # persisted now; the summary holds what a resumed run reads back, so both write the same metrics
+        kept = rundir.record(name, {"row": rows[name], "hparams": hparams[name]})
+        rows[name], hparams[name] = kept["row"], kept["hparams"]
         if cfg.relearn is not None:
             models[name] = result.model
 
@@ -302,6 +353,16 @@ def _save_unlearned(result, row, name: str, cfg: RunConfig, dm, tmp: Path, artif
         "environment": environment(cfg.seed),
     }
     (directory / "unlearning_record.json").write_text(json.dumps(record, indent=1, default=str))
+
+
+def _saved_model(cfg: RunConfig, factory: Any, tmp: Path, name: str) -> Any:
+    """A finished method's unlearned model, read back from ``models/<name>`` (the relearning attack needs it)."""
+    if not (tmp / "models" / name).is_dir():
+        raise FileNotFoundError(
+            f"resuming with relearn needs the finished methods' models: {tmp / 'models' / name} is missing "
+            "(run with save_models: true)"
+        )
+    return load_original(factory(), tmp / "models" / name).to(cfg.trainer.device())
 
 
 def _random_mask(layout, params: dict[str, Any], mask: MaskConfig, seed: int) -> dict[str, Any]:
