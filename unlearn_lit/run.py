@@ -10,17 +10,14 @@ divergence, bad option) is recorded as failed; the others go on.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import hashlib
 import json
 import logging
 import math
-import signal
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +38,7 @@ from unlearn_lit.models.save import save_backbone
 from unlearn_lit.phases.mask_learning import MaskConfig, learn_mask
 from unlearn_lit.phases.train import load_original, train_or_load
 from unlearn_lit.report import environment, log_metrics, write_report
-from unlearn_lit.rundir import RunDirectory, RunInterrupted
+from unlearn_lit.rundir import RunDirectory, open_run
 from unlearn_lit.selection import Headroom, verdict
 from unlearn_lit.units import unit_layout
 
@@ -63,52 +60,21 @@ def run(
     out = Path(out)
     if out.exists():
         raise FileExistsError(f"run directory {out} exists; choose another --out or remove it")
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
-    prepared = _prepare(cfg)  # data, backbone and saved mask load before anything is written
-    rundir = RunDirectory(out, dataclasses.asdict(cfg), resume=resume)
-    handler = logging.FileHandler(rundir.path / "run.log")  # appends when resumed
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
-    try:
-        with sigint_flag() as interrupted:
-            result = _run(cfg, rundir, *prepared, callbacks=list(callbacks))
-    except BaseException as err:
-        kept = rundir.fail()
-        # Lightning turns Ctrl-C inside a Trainer into sys.exit(1): the flag tells it apart
-        if interrupted or isinstance(err, KeyboardInterrupt):
-            raise RunInterrupted(kept) from err
-        log.error("run failed; finished steps kept in %s (continue with --resume)", kept)
-        raise
-    finally:
-        logging.getLogger().removeHandler(handler)
-        handler.close()
-    rundir.finish()
+    prepared = prepare(cfg)  # data, backbone and saved mask load before anything is written
+    with open_run(out, dataclasses.asdict(cfg), resume=resume) as rundir:
+        result = _run(cfg, rundir, *prepared, callbacks=list(callbacks))
     log.info("run directory: %s", out)
     return result
 
 
-@contextlib.contextmanager
-def sigint_flag() -> Iterator[list[bool]]:
-    """A list that holds True once SIGINT arrived; Ctrl-C still raises KeyboardInterrupt as usual."""
-    seen: list[bool] = []
-
-    def handler(signum, frame):
-        seen.append(True)
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
-        yield seen
-        return
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield seen
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _prepare(cfg: RunConfig) -> tuple[Any, Any, MaskArtifact | None]:
-    """Fails early: builds the data and one backbone (offline errors surface here), loads a saved mask."""
+def prepare(cfg: RunConfig) -> tuple[Any, Any, MaskArtifact | None]:
+    """Fails early: builds the data and one backbone (offline errors surface here), loads a saved mask;
+    returns the datamodule, the backbone factory and the saved mask (None without ``mask_file``)."""
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    for what, path in (("original", cfg.original), ("mask_file", cfg.mask_file)):
+        if path is not None and not Path(path).expanduser().exists():
+            raise FileNotFoundError(f"{what} {path} does not exist")
     dm = cfg.data.build()
 
     def factory():
@@ -131,6 +97,21 @@ def _prepare(cfg: RunConfig) -> tuple[Any, Any, MaskArtifact | None]:
     return dm, factory, saved
 
 
+def model_of(
+    cfg: RunConfig, which: str, dm: Any, factory: Any, loggers: RunLoggers, callbacks: Sequence[Any] = ()
+):
+    """θ* (``which="original"``: loaded from ``cfg.original``, else trained or cached) or RT
+    (``"retrain"``: trained on D_r or cached), in eval mode on the runtime's device; binds ``dm``."""
+    if which == "original" and cfg.original is not None:  # the user's own θ*: loaded, never trained
+        model = load_original(factory(), cfg.original)
+        dm.bind(model)
+    else:
+        model = train_or_load(factory, dm, cfg.train_recipe(), which, cache_dir=cfg.cache_dir, runtime=cfg.trainer,
+                              logger=loggers.phase("rt" if which == "retrain" else which), callbacks=callbacks,
+                              force=cfg.retrain, retrain_corrupt=cfg.retrain_corrupt)  # fmt: skip
+    return model.eval().to(cfg.trainer.device())
+
+
 def _run(
     cfg: RunConfig,
     rundir: RunDirectory,
@@ -141,23 +122,14 @@ def _run(
 ) -> dict[str, Any]:
     tmp = rundir.path
     dm.write_split(tmp)
-    recipe = cfg.train_recipe()
     runtime = cfg.trainer
     loggers = RunLoggers(tmp, cfg.logger, cfg.wandb_project, cfg.table)
-    train = dict(cache_dir=cfg.cache_dir, runtime=runtime, callbacks=callbacks, force=cfg.retrain,
-                 retrain_corrupt=cfg.retrain_corrupt)  # fmt: skip
     device = runtime.device()  # Lightning returns modules on the CPU: put them back each time
     log.info("runtime: %s (one-process phases on %s)", runtime, device)
-    if cfg.original is not None:  # the user's own θ*: loaded, never trained
-        original = load_original(factory(), cfg.original)
-        dm.bind(original)
-    else:
-        original = train_or_load(factory, dm, recipe, "original", logger=loggers.phase("original"), **train)
-    original = original.eval().to(device)
+    original = model_of(cfg, "original", dm, factory, loggers, callbacks)
     retrain = None  # RT only when requested: without it there is no Avg.Gap (reported absent, not 0)
     if "rt" in cfg.methods:
-        retrain = train_or_load(factory, dm, recipe, "retrain", logger=loggers.phase("rt"), **train)
-        retrain = retrain.eval().to(device)
+        retrain = model_of(cfg, "retrain", dm, factory, loggers, callbacks)
     # training time, also when the weights came from the cache (recorded when they were trained)
     times = {w: float(m.train_info.get("seconds", math.nan))
              for w, m in (("original", original), ("rt", retrain)) if m is not None}  # fmt: skip
@@ -169,9 +141,9 @@ def _run(
     total = sum(p.numel() for p in params.values())
     rows: dict[str, dict[str, Any]] = {}
     original_metrics = evaluate(original, dm, **ev)
-    rows["original"] = _row(original_metrics, rt_metrics, 0.0, 0, total)
+    rows["original"] = table_row(original_metrics, rt_metrics, 0.0, 0, total)
     if retrain is not None:
-        rows["rt"] = _row(rt_metrics, rt_metrics, times["rt"], total, total)
+        rows["rt"] = table_row(rt_metrics, rt_metrics, times["rt"], total, total)
 
     masks: dict[str, Any] = {}
     artifact: MaskArtifact | None = None
@@ -244,8 +216,8 @@ def _run(
             log.exception("method %s failed", name)
             failed[name] = f"{type(err).__name__}: {err}"
             continue
-        updated = _changed(original, result.model)
-        rows[name] = _row(metrics, rt_metrics, seconds, updated, total, record["peak_memory_bytes"])
+        updated = changed_entries(original, result.model)
+        rows[name] = table_row(metrics, rt_metrics, seconds, updated, total, record["peak_memory_bytes"])
         rows[name]["cost"] = _cost(result.info, phase1_s if source == "mape" else 0.0)
         did, why = verdict(updated, metrics, original_metrics, result.info)
         rows[name].update(unlearned=did, unlearn_note=why, oracle_avg_gap=result.info.get("oracle_avg_gap"))
@@ -266,7 +238,9 @@ def _run(
                 failed[name] = rec
                 continue
             metrics = evaluate(model, dm, **ev)
-            rows[name] = _row(metrics, rt_metrics, rec["seconds"], _changed(original, model), total)
+            rows[name] = table_row(
+                metrics, rt_metrics, rec["seconds"], changed_entries(original, model), total
+            )
             hparams[name] = {"requests": rec["requests"]}
     relearn = None
     if cfg.relearn is not None:
@@ -336,11 +310,11 @@ def _cost(info: dict[str, Any], phase1_s: float) -> dict[str, float]:
 def _save_unlearned(result, row, name: str, cfg: RunConfig, dm, tmp: Path, artifact) -> None:
     """``models/<name>/``: the model in its native format and ``unlearning_record.json`` beside it."""
     directory = save_backbone(result.model, tmp / "models" / name)
-    forget = sorted(int(i) for i in dm.forget_indices)
+    forget = forget_ids(dm)
     record = {
         "method": name,
         "forget_ids": forget,  # indices into the training pool D (forget_indices.json of the run)
-        "forget_ids_sha256": hashlib.sha256(json.dumps(forget).encode()).hexdigest(),
+        "forget_ids_sha256": forget_digest(dm),
         "data": {"name": cfg.data.name, "options": cfg.data.options, "forget": cfg.data.forget},
         "backbone": cfg.backbone,
         "original": cfg.original,
@@ -353,6 +327,16 @@ def _save_unlearned(result, row, name: str, cfg: RunConfig, dm, tmp: Path, artif
         "environment": environment(cfg.seed),
     }
     (directory / "unlearning_record.json").write_text(json.dumps(record, indent=1, default=str))
+
+
+def forget_ids(dm: Any) -> list[int]:
+    """The forget set as sorted indices into the training pool D (``forget_indices.json``)."""
+    return sorted(int(i) for i in dm.forget_indices)
+
+
+def forget_digest(dm: Any) -> str:
+    """SHA-256 of :func:`forget_ids`: an unlearned model's record names the forget set it was made for."""
+    return hashlib.sha256(json.dumps(forget_ids(dm)).encode()).hexdigest()
 
 
 def _saved_model(cfg: RunConfig, factory: Any, tmp: Path, name: str) -> Any:
@@ -372,7 +356,7 @@ def _random_mask(layout, params: dict[str, Any], mask: MaskConfig, seed: int) ->
     return layout.param_masks(selected, params)
 
 
-def _row(
+def table_row(
     metrics: dict[str, float],
     rt: dict[str, float] | None,
     seconds: float,
@@ -399,6 +383,6 @@ def _row(
     }
 
 
-def _changed(original: torch.nn.Module, model: torch.nn.Module) -> int:
+def changed_entries(original: torch.nn.Module, model: torch.nn.Module) -> int:
     after = dict(model.named_parameters())
     return int(sum((p != after[n]).sum().item() for n, p in original.named_parameters()))

@@ -12,12 +12,17 @@ recomputed; the leftovers of an unfinished step are removed before it runs again
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
 import os
 import shutil
+import signal
+import threading
 import time
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +39,58 @@ class RunInterrupted(KeyboardInterrupt):
     def __init__(self, directory: Path) -> None:
         super().__init__(f"interrupted; finished steps kept in {directory} (continue with --resume)")
         self.directory = directory
+
+
+@contextlib.contextmanager
+def open_run(out: str | Path, config: dict[str, Any], resume: bool = False) -> Iterator[RunDirectory]:
+    """A :class:`RunDirectory` for the ``with`` block, with ``run.log`` inside: renamed to ``out`` when
+    the block ends, kept as failed (traceback in its ``run.log``) when it raises.
+
+    Raises:
+        RunInterrupted: Ctrl-C in the block (also when Lightning turned it into ``sys.exit(1)``).
+    """
+    rundir = RunDirectory(out, config, resume=resume)
+    handler = logging.FileHandler(rundir.path / "run.log")  # appends when resumed
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    try:
+        with sigint_flag() as interrupted:
+            yield rundir
+    except BaseException as err:
+        with open(rundir.path / "run.log", "a") as f:
+            traceback.print_exc(file=f)
+        kept = rundir.fail()
+        if interrupted or isinstance(err, KeyboardInterrupt):
+            raise RunInterrupted(kept) from err
+        err.add_note(f"(finished steps kept in {kept}, traceback in its run.log; continue with --resume)")
+        raise
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    rundir.finish()
+
+
+@contextlib.contextmanager
+def sigint_flag() -> Iterator[list[bool]]:
+    """A list that holds True once SIGINT arrived; Ctrl-C still raises KeyboardInterrupt as usual.
+
+    Lightning catches the KeyboardInterrupt inside a Trainer and exits with ``sys.exit(1)``: the flag
+    tells that exit from others.
+    """
+    seen: list[bool] = []
+
+    def handler(signum, frame):
+        seen.append(True)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield seen
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class RunDirectory:
