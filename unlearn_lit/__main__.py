@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     name = argv[0] if argv else None
     if name not in (*COMMANDS, *ALIASES):
         return _usage(name)
-    _quiet_logging()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         parser = command_parser(name)
         args = parser.parse_args(argv[1:])
@@ -149,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         return _error(name, _hint(err, parser if "parser" in locals() else None))
     module, function = COMMANDS[ALIASES.get(name, name)].handler.split(":")
     handler = getattr(importlib.import_module(module), function)
+    _quiet_logging()  # after the handler's imports: importing Lightning resets its loggers' levels
     from unlearn_lit.rundir import RunInterrupted
 
     try:
@@ -199,7 +200,6 @@ def _error(name: str | None, *lines: str) -> int:
 
 
 def _quiet_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # A comparison builds a dozen Trainers: keep Lightning's per-Trainer banners (accelerator, tips) quiet.
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # Lightning 2.6 on torch 2.14, harmless

@@ -27,7 +27,7 @@ from unlearn_lit.config import RunConfig
 from unlearn_lit.eval.cost import CostTracker
 from unlearn_lit.eval.metrics import avg_gap, evaluate
 from unlearn_lit.eval.relearn import plot_relearn, relearn_curves
-from unlearn_lit.loggers import RunLoggers
+from unlearn_lit.loggers import RunLoggers, offline_runs
 from unlearn_lit.masks.artifact import MaskArtifact
 from unlearn_lit.masks.objectives import maskable_kinds, random_scores, select_units
 from unlearn_lit.methods import METHODS, UnlearnInputs, parse_method
@@ -64,6 +64,8 @@ def run(
     with open_run(out, dataclasses.asdict(cfg), resume=resume) as rundir:
         result = _run(cfg, rundir, *prepared, callbacks=list(callbacks))
     log.info("run directory: %s", out)
+    for path in offline_runs(out):
+        log.info("W&B offline run saved; upload it with: wandb sync %s", path)
     return result
 
 
@@ -123,7 +125,7 @@ def _run(
     tmp = rundir.path
     dm.write_split(tmp)
     runtime = cfg.trainer
-    loggers = RunLoggers(tmp, cfg.logger, cfg.wandb_project, cfg.table)
+    loggers = RunLoggers(tmp, cfg.logger, cfg.wandb_project, cfg.table, name=rundir.out.name)
     device = runtime.device()  # Lightning returns modules on the CPU: put them back each time
     log.info("runtime: %s (one-process phases on %s)", runtime, device)
     original = model_of(cfg, "original", dm, factory, loggers, callbacks)

@@ -23,7 +23,7 @@ from typing import Any
 
 from unlearn_lit.config import RunConfig
 from unlearn_lit.eval.metrics import evaluate as evaluate_model
-from unlearn_lit.loggers import RunLoggers
+from unlearn_lit.loggers import RunLoggers, offline_runs
 from unlearn_lit.models.save import save_backbone
 from unlearn_lit.phases.mask_learning import learn_mask
 from unlearn_lit.phases.train import load_original
@@ -49,13 +49,15 @@ def train(cfg: RunConfig, args: Any) -> int:
     dm, factory, _ = prepare(cfg)
     with open_run(args.out, dataclasses.asdict(cfg)) as rundir:
         dm.write_split(rundir.path)
-        loggers = RunLoggers(rundir.path, cfg.logger, cfg.wandb_project, cfg.table)
+        loggers = RunLoggers(rundir.path, cfg.logger, cfg.wandb_project, cfg.table, name=rundir.out.name)
         model = model_of(cfg, which, dm, factory, loggers)
         save_backbone(model, rundir.path / "model")
         metrics = evaluate_model(model, dm, retain_subsample=cfg.eval_retain_subsample, seed=cfg.seed)
         record = {"which": which, "metrics": metrics, "train_info": model.train_info,
                   "forget_ids_sha256": forget_digest(dm), "environment": environment(cfg.seed)}  # fmt: skip
         atomic_write(rundir.path / "metrics.json", json.dumps(record, indent=2, default=str))
+        loggers.final({f"{which}/{k}": v for k, v in metrics.items()}, dataclasses.asdict(cfg))
+    _sync_hint(args.out)
     log.info("%s saved in %s (load it with --original %s)", which, args.out, Path(args.out) / "model")
     return 0
 
@@ -65,11 +67,14 @@ def mask(cfg: RunConfig, args: Any) -> int:
     dm, factory, _ = prepare(cfg)
     with open_run(args.out, dataclasses.asdict(cfg)) as rundir:
         dm.write_split(rundir.path)
-        loggers = RunLoggers(rundir.path, cfg.logger, cfg.wandb_project, cfg.table)
+        loggers = RunLoggers(rundir.path, cfg.logger, cfg.wandb_project, cfg.table, name=rundir.out.name)
         original = model_of(cfg, "original", dm, factory, loggers)
-        learn_mask(
+        artifact = learn_mask(
             original, cfg.mask, dm.forget, dm.retain, out_dir=rundir.path, **cfg.trainer.trainer_kwargs()
         )
+        counts = {f"mask/{k}/selected": float(v.sum()) for k, v in artifact.masks.items()}
+        loggers.final(counts, dataclasses.asdict(cfg))
+    _sync_hint(args.out)
     log.info("mask saved in %s (use it with --mask_file %s)", args.out, args.out)
     return 0
 
@@ -108,6 +113,7 @@ def evaluate(cfg: RunConfig, args: Any) -> int:
 
     with open_run(args.out, dataclasses.asdict(cfg)) as rundir:
         dm.write_split(rundir.path)
+        loggers = RunLoggers(rundir.path, cfg.logger, cfg.wandb_project, cfg.table, name=rundir.out.name)
         rt = load(args.rt) if args.rt else None  # first: every row's Avg.Gap is to RT
         rt_metrics = evaluate_model(rt, dm, **ev) if rt is not None else None
         original = load(cfg.original) if cfg.original else None  # parameters changed are counted from θ*
@@ -124,8 +130,14 @@ def evaluate(cfg: RunConfig, args: Any) -> int:
         summary = {"methods": rows, "failed": {}, "config": dataclasses.asdict(cfg),
                    "environment": environment(cfg.seed)}  # fmt: skip
         write_report(rundir.path, summary, title=f"{cfg.table}: evaluation")
-        log_metrics(rundir.path, summary, cfg.logger, cfg.wandb_project, cfg.table)
+        log_metrics(rundir.path, summary, cfg.logger, cfg.wandb_project, cfg.table, loggers)
+    _sync_hint(args.out)
     return 0
+
+
+def _sync_hint(out: str | Path) -> None:
+    for path in offline_runs(out):
+        log.info("W&B offline run saved; upload it with: wandb sync %s", path)
 
 
 def _label(path: Path) -> str:

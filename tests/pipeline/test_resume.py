@@ -106,6 +106,7 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(reference, sig, cap
     out = tmp_path / f"killed_{sig.name}"
     child = kill_after(cfg, out, sig, {"so", "ga"})
     assert not out.exists()  # nothing half-written where the results go
+    assert "TPU available" not in child.stderr and "Tip" not in child.stderr  # no Lightning banners
     if sig == signal.SIGINT:  # Ctrl-C: one line, the directory kept as failed
         assert child.returncode == 130, child.stderr[-3000:]
         assert child.stderr.strip().splitlines()[-1].startswith("interrupted; finished steps kept in ")

@@ -5,6 +5,7 @@ reloads with transformers / timm alone and reproduces its recorded forget accura
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,7 @@ def test_train_mask_unlearn_evaluate(tmp_path, setup):
         return tmp_path / out
 
     theta = cli("train", "theta")
+    assert logging.getLogger("lightning.pytorch").getEffectiveLevel() >= logging.WARNING  # no banners
     rt = cli("train", "rt", "--retain_only")
     assert (theta / "model" / "model.safetensors").is_file() and (
         rt / "model" / "model.safetensors"
