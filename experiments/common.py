@@ -200,16 +200,15 @@ def load_config(path: Path, overrides: Mapping[str, Any] | None = None) -> Any:
 
     import yaml
 
-    from unlearn_lit.__main__ import build_parser
-    from unlearn_lit.config import RunConfig
+    from unlearn_lit.__main__ import command_parser
+    from unlearn_lit.__main__ import run_config as parsed_config
 
     fields = merge(yaml.safe_load(Path(path).read_text()) or {}, overrides or {})
-    parser = build_parser()
+    parser = command_parser("compare")
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
         yaml.safe_dump(fields, f, sort_keys=False)
         f.flush()
-        ns = parser.instantiate(parser.parse_args(["run", "--config", f.name, "--out", "unused"])).run
-    return RunConfig(**{k: v for k, v in vars(ns).items() if k not in ("out", "config", "__path__")})
+        return parsed_config(parser, parser.parse_args(["--config", f.name, "--out", "unused"]))
 
 
 def run_config(config: Path, overrides: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:

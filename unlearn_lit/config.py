@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from unlearn_lit.errors import unknown
 from unlearn_lit.eval.relearn import RelearnConfig
 from unlearn_lit.loggers import LOGGERS
 from unlearn_lit.methods import parse_method
@@ -174,9 +175,9 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         if self.recipe not in PRESETS:
-            raise ValueError(f"unknown recipe {self.recipe!r}; valid choices: {', '.join(PRESETS)}")
+            raise ValueError(unknown("recipe", self.recipe, PRESETS))
         if self.logger not in LOGGERS:
-            raise ValueError(f"unknown logger {self.logger!r}; valid choices: {', '.join(LOGGERS)}")
+            raise ValueError(unknown("logger", self.logger, LOGGERS))
         if isinstance(self.method_options, dict):  # Python callers may pass a plain mapping
             self.method_options = build(MethodOptions, self.method_options, "method_options")
         if isinstance(self.repair, dict):

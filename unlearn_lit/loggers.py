@@ -9,6 +9,7 @@ logs the final metrics and the config once (``logs/metrics.csv`` and the same W&
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -59,14 +60,21 @@ class RunLoggers:
         kind: ``csv`` or ``wandb``.
         project: W&B project.
         group: W&B group (the config's table name).
+        name: the W&B run's name: the run directory's final name (``directory`` is the partial one).
     """
 
     def __init__(
-        self, directory: Path, kind: str = "csv", project: str = "unlearn_lit", group: str = ""
+        self,
+        directory: Path,
+        kind: str = "csv",
+        project: str = "unlearn_lit",
+        group: str = "",
+        name: str | None = None,
     ) -> None:
         if kind not in LOGGERS:
             raise ValueError(f"unknown logger {kind!r}; valid choices: {', '.join(LOGGERS)}")
         self.directory, self.kind, self.project, self.group = Path(directory), kind, project, group
+        self.name = name or self.directory.name
         self._wandb: Logger | None = None
 
     @property
@@ -75,11 +83,16 @@ class RunLoggers:
         if self.kind != "wandb":
             return None
         if self._wandb is None:
+            import wandb
             from lightning.pytorch.loggers import WandbLogger
 
+            # offline, W&B would print a `wandb sync` path inside the partial directory, gone after the
+            # rename: it is kept quiet and the run prints the right path (:func:`offline_runs`)
+            offline = os.environ.get("WANDB_MODE") in ("offline", "dryrun")
             self._wandb = WandbLogger(
-                project=self.project, group=self.group, save_dir=str(self.directory), name=self.directory.name
-            )
+                project=self.project, group=self.group, save_dir=str(self.directory), name=self.name,
+                settings=wandb.Settings(silent=offline),
+            )  # fmt: skip
         return self._wandb
 
     def phase(self, name: str) -> list[Logger]:
@@ -90,7 +103,8 @@ class RunLoggers:
         return loggers
 
     def final(self, metrics: dict[str, float], config: dict[str, Any]) -> None:
-        """Logs the config and the final metrics once (``logs/metrics.csv`` and W&B), then finalizes."""
+        """Logs the config and the final metrics once (``logs/metrics.csv`` and W&B), then finishes the
+        W&B run (before the run directory is renamed)."""
         loggers: list[Logger] = [CSVLogger(save_dir=str(self.directory), name="logs", version="")]
         if self.wandb is not None:
             loggers.append(self.wandb)
@@ -102,3 +116,13 @@ class RunLoggers:
                 lg.log_hyperparams(config)
                 lg.log_metrics(metrics)
                 lg.finalize("success")
+        if self._wandb is not None:
+            # now, inside the partial directory: at interpreter exit W&B would write into the renamed
+            # directory's old path and recreate it (a stray directory)
+            self._wandb.experiment.finish()
+            self._wandb = None
+
+
+def offline_runs(directory: str | Path) -> list[Path]:
+    """The offline W&B runs saved in a finished run directory (what ``wandb sync`` uploads)."""
+    return sorted(Path(directory).glob("wandb/offline-run-*"))

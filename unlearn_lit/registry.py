@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from unlearn_lit.errors import unknown
+
 T = TypeVar("T")
 
 
@@ -39,9 +41,7 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except KeyError:
-            raise UnknownNameError(
-                f"unknown {self.kind} {name!r}; valid choices: {', '.join(sorted(self._items))}"
-            ) from None
+            raise UnknownNameError(unknown(self.kind, name, sorted(self._items))) from None
 
     def names(self) -> list[str]:
         return sorted(self._items)

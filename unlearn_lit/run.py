@@ -1,9 +1,11 @@
 """run(cfg, out): the whole comparison, top to bottom like a recipe (METHOD.md §1–§7).
 
 original θ* (trained or cached) → RT (trained or cached) → phase 1 + greedy search (when a method uses
-the MAPE mask) → phase 2 per method → evaluation → report. Everything is written into a temporary
+the MAPE mask) → phase 2 per method → evaluation → report. Everything is written into a partial
 directory that is renamed to ``out`` only when the run succeeds; an existing ``out`` is never
-overwritten. A method that fails (NaN, divergence, bad option) is recorded as failed; the others go on.
+overwritten (:mod:`unlearn_lit.rundir`). Phase 1 and each method are recorded the moment they finish,
+so an interrupted or failed run resumes without recomputing them. A method that fails (NaN,
+divergence, bad option) is recorded as failed; the others go on.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ import hashlib
 import json
 import logging
 import math
-import os
-import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +27,7 @@ from unlearn_lit.config import RunConfig
 from unlearn_lit.eval.cost import CostTracker
 from unlearn_lit.eval.metrics import avg_gap, evaluate
 from unlearn_lit.eval.relearn import plot_relearn, relearn_curves
-from unlearn_lit.loggers import RunLoggers
+from unlearn_lit.loggers import RunLoggers, offline_runs
 from unlearn_lit.masks.artifact import MaskArtifact
 from unlearn_lit.masks.objectives import maskable_kinds, random_scores, select_units
 from unlearn_lit.methods import METHODS, UnlearnInputs, parse_method
@@ -39,47 +39,45 @@ from unlearn_lit.models.save import save_backbone
 from unlearn_lit.phases.mask_learning import MaskConfig, learn_mask
 from unlearn_lit.phases.train import load_original, train_or_load
 from unlearn_lit.report import environment, log_metrics, write_report
+from unlearn_lit.rundir import RunDirectory, open_run
 from unlearn_lit.selection import Headroom, SelectionRule, verdict
 from unlearn_lit.units import unit_layout
 
 log = logging.getLogger(__name__)
 
 
-def run(cfg: RunConfig, out: str | Path, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+def run(
+    cfg: RunConfig, out: str | Path, callbacks: Sequence[Any] = (), resume: bool = False
+) -> dict[str, Any]:
     """Runs the comparison described by ``cfg``; returns the ``metrics.json`` content.
 
     ``callbacks`` (Lightning callbacks) are given to every Trainer of the run: θ*/RT training, phase 1
-    and the fine-tuning methods.
+    and the fine-tuning methods. ``resume`` continues the failed or interrupted run of ``out`` (same
+    config): phase 1 and the methods that finished there are read back, not recomputed.
+
+    Raises:
+        RunInterrupted: Ctrl-C; the finished steps are kept (the message names the directory).
     """
     out = Path(out)
     if out.exists():
         raise FileExistsError(f"run directory {out} exists; choose another --out or remove it")
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
-    prepared = _prepare(cfg)  # data, backbone and saved mask load before anything is written
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    handler = logging.FileHandler(tmp / "run.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
-    try:
-        result = _run(cfg, tmp, *prepared, callbacks=list(callbacks))
-    except BaseException:
-        failed = out.with_name(f"{out.name}.failed-{time.strftime('%Y%m%d-%H%M%S')}")
-        tmp.rename(failed)
-        log.error("run failed; partial outputs kept in %s", failed)
-        raise
-    finally:
-        logging.getLogger().removeHandler(handler)
-        handler.close()
-    tmp.rename(out)
+    prepared = prepare(cfg)  # data, backbone and saved mask load before anything is written
+    with open_run(out, dataclasses.asdict(cfg), resume=resume) as rundir:
+        result = _run(cfg, rundir, *prepared, callbacks=list(callbacks))
     log.info("run directory: %s", out)
+    for path in offline_runs(out):
+        log.info("W&B offline run saved; upload it with: wandb sync %s", path)
     return result
 
 
-def _prepare(cfg: RunConfig) -> tuple[Any, Any, MaskArtifact | None]:
-    """Fails early: builds the data and one backbone (offline errors surface here), loads a saved mask."""
+def prepare(cfg: RunConfig) -> tuple[Any, Any, MaskArtifact | None]:
+    """Fails early: builds the data and one backbone (offline errors surface here), loads a saved mask;
+    returns the datamodule, the backbone factory and the saved mask (None without ``mask_file``)."""
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    for what, path in (("original", cfg.original), ("mask_file", cfg.mask_file)):
+        if path is not None and not Path(path).expanduser().exists():
+            raise FileNotFoundError(f"{what} {path} does not exist")
     dm = cfg.data.build()
 
     def factory():
@@ -102,27 +100,39 @@ def _prepare(cfg: RunConfig) -> tuple[Any, Any, MaskArtifact | None]:
     return dm, factory, saved
 
 
+def model_of(
+    cfg: RunConfig, which: str, dm: Any, factory: Any, loggers: RunLoggers, callbacks: Sequence[Any] = ()
+):
+    """θ* (``which="original"``: loaded from ``cfg.original``, else trained or cached) or RT
+    (``"retrain"``: trained on D_r or cached), in eval mode on the runtime's device; binds ``dm``."""
+    if which == "original" and cfg.original is not None:  # the user's own θ*: loaded, never trained
+        model = load_original(factory(), cfg.original)
+        dm.bind(model)
+    else:
+        model = train_or_load(factory, dm, cfg.train_recipe(), which, cache_dir=cfg.cache_dir, runtime=cfg.trainer,
+                              logger=loggers.phase("rt" if which == "retrain" else which), callbacks=callbacks,
+                              force=cfg.retrain, retrain_corrupt=cfg.retrain_corrupt)  # fmt: skip
+    return model.eval().to(cfg.trainer.device())
+
+
 def _run(
-    cfg: RunConfig, tmp: Path, dm: Any, factory: Any, saved: MaskArtifact | None, callbacks: list[Any]
+    cfg: RunConfig,
+    rundir: RunDirectory,
+    dm: Any,
+    factory: Any,
+    saved: MaskArtifact | None,
+    callbacks: list[Any],
 ) -> dict[str, Any]:
+    tmp = rundir.path
     dm.write_split(tmp)
-    recipe = cfg.train_recipe()
     runtime = cfg.trainer
-    loggers = RunLoggers(tmp, cfg.logger, cfg.wandb_project, cfg.table)
-    train = dict(cache_dir=cfg.cache_dir, runtime=runtime, callbacks=callbacks, force=cfg.retrain,
-                 retrain_corrupt=cfg.retrain_corrupt)  # fmt: skip
+    loggers = RunLoggers(tmp, cfg.logger, cfg.wandb_project, cfg.table, name=rundir.out.name)
     device = runtime.device()  # Lightning returns modules on the CPU: put them back each time
     log.info("runtime: %s (one-process phases on %s)", runtime, device)
-    if cfg.original is not None:  # the user's own θ*: loaded, never trained
-        original = load_original(factory(), cfg.original)
-        dm.bind(original)
-    else:
-        original = train_or_load(factory, dm, recipe, "original", logger=loggers.phase("original"), **train)
-    original = original.eval().to(device)
+    original = model_of(cfg, "original", dm, factory, loggers, callbacks)
     retrain = None  # RT only when requested: without it there is no Avg.Gap (reported absent, not 0)
     if "rt" in cfg.methods:
-        retrain = train_or_load(factory, dm, recipe, "retrain", logger=loggers.phase("rt"), **train)
-        retrain = retrain.eval().to(device)
+        retrain = model_of(cfg, "retrain", dm, factory, loggers, callbacks)
     # training time, also when the weights came from the cache (recorded when they were trained)
     times = {w: float(m.train_info.get("seconds", math.nan))
              for w, m in (("original", original), ("rt", retrain)) if m is not None}  # fmt: skip
@@ -134,9 +144,9 @@ def _run(
     total = sum(p.numel() for p in params.values())
     rows: dict[str, dict[str, Any]] = {}
     original_metrics = evaluate(original, dm, **ev)
-    rows["original"] = _row(original_metrics, rt_metrics, 0.0, 0, total)
+    rows["original"] = table_row(original_metrics, rt_metrics, 0.0, 0, total)
     if retrain is not None:
-        rows["rt"] = _row(rt_metrics, rt_metrics, times["rt"], total, total)
+        rows["rt"] = table_row(rt_metrics, rt_metrics, times["rt"], total, total)
 
     masks: dict[str, Any] = {}
     artifact: MaskArtifact | None = None
@@ -146,12 +156,17 @@ def _run(
         artifact = saved
         artifact.save(tmp / "mask")
         masks["mape"] = layout.param_masks(artifact.masks, params)
+    elif "mape" in sources and rundir.done("phase1") is not None:  # resumed: learnt before
+        artifact, phase1_s = MaskArtifact.load(tmp / "mask"), rundir.done("phase1")["seconds"]
+        masks["mape"] = layout.param_masks(artifact.masks, params)
     elif "mape" in sources:
+        rundir.clear("mask")
         t0 = time.perf_counter()
         artifact = learn_mask(original, cfg.mask, dm.forget, dm.retain, out_dir=tmp / "mask",
                               **runtime.trainer_kwargs(callbacks=callbacks))  # fmt: skip
         original.to(device)
         phase1_s = time.perf_counter() - t0
+        rundir.record("phase1", {"seconds": phase1_s})
         masks["mape"] = layout.param_masks(artifact.masks, params)
     if "random" in sources or (cfg.successive and parse_method(cfg.successive.method)[1] == "random"):
         masks["random"] = _random_mask(layout, params, cfg.mask, cfg.seed)
@@ -174,6 +189,13 @@ def _run(
         if name in ("rt", "original"):
             continue
         base, source = parse_method(name)
+        done = rundir.done(name)
+        if done is not None:  # finished before the run was interrupted: read back
+            rows[name], hparams[name] = done["row"], done["hparams"]
+            if cfg.relearn is not None:
+                models[name] = _saved_model(cfg, factory, tmp, name)
+            continue
+        rundir.clear(f"models/{name}", f"logs/{name}")  # leftovers of an interrupted attempt
         method = METHODS.get(base)
         # picklable (spawned fine-tuning processes carry it in the selection callback)
         headroom = (
@@ -203,13 +225,13 @@ def _run(
             log.exception("method %s failed", name)
             failed[name] = f"{type(err).__name__}: {err}"
             continue
-        updated = _changed(original, result.model)
-        rows[name] = _row(metrics, rt_metrics, seconds, updated, total, record["peak_memory_bytes"])
+        updated = changed_entries(original, result.model)
+        rows[name] = table_row(metrics, rt_metrics, seconds, updated, total, record["peak_memory_bytes"])
         rows[name]["cost"] = _cost(result.info, phase1_s if source == "mape" else 0.0)
         did, why = verdict(updated, metrics, original_metrics, result.info)
         rows[name].update(unlearned=did, unlearn_note=why, oracle_avg_gap=result.info.get("oracle_avg_gap"))
         if unrepaired is not None:  # the method alone, for comparison (evaluated outside its time)
-            alone = _row(evaluate(unrepaired.to(device), dm, **ev), rt_metrics, 0.0, 0, total)
+            alone = table_row(evaluate(unrepaired.to(device), dm, **ev), rt_metrics, 0.0, 0, total)
             rows[name]["before_repair"] = {k: alone[k] for k in ("forget_acc", "retain_acc", "test_acc", "mia",
                                                                  "avg_gap")}  # fmt: skip
             rows[name]["repair_steps"] = result.hparams["repair_steps"]
@@ -218,6 +240,9 @@ def _run(
         if not did:
             log.warning("%s did not unlearn: %s", name, why)
         hparams[name] = {"selected": result.hparams, "candidates": result.candidates, "info": result.info}
+        # persisted now; the summary holds what a resumed run reads back, so both write the same metrics
+        kept = rundir.record(name, {"row": rows[name], "hparams": hparams[name]})
+        rows[name], hparams[name] = kept["row"], kept["hparams"]
         if cfg.relearn is not None:
             models[name] = result.model
 
@@ -227,7 +252,9 @@ def _run(
                 failed[name] = rec
                 continue
             metrics = evaluate(model, dm, **ev)
-            rows[name] = _row(metrics, rt_metrics, rec["seconds"], _changed(original, model), total)
+            rows[name] = table_row(
+                metrics, rt_metrics, rec["seconds"], changed_entries(original, model), total
+            )
             hparams[name] = {"requests": rec["requests"]}
     relearn = None
     if cfg.relearn is not None:
@@ -302,11 +329,11 @@ def _cost(info: dict[str, Any], phase1_s: float) -> dict[str, float]:
 def _save_unlearned(result, row, name: str, cfg: RunConfig, dm, tmp: Path, artifact) -> None:
     """``models/<name>/``: the model in its native format and ``unlearning_record.json`` beside it."""
     directory = save_backbone(result.model, tmp / "models" / name)
-    forget = sorted(int(i) for i in dm.forget_indices)
+    forget = forget_ids(dm)
     record = {
         "method": name,
         "forget_ids": forget,  # indices into the training pool D (forget_indices.json of the run)
-        "forget_ids_sha256": hashlib.sha256(json.dumps(forget).encode()).hexdigest(),
+        "forget_ids_sha256": forget_digest(dm),
         "data": {"name": cfg.data.name, "options": cfg.data.options, "forget": cfg.data.forget},
         "backbone": cfg.backbone,
         "original": cfg.original,
@@ -321,6 +348,26 @@ def _save_unlearned(result, row, name: str, cfg: RunConfig, dm, tmp: Path, artif
     (directory / "unlearning_record.json").write_text(json.dumps(record, indent=1, default=str))
 
 
+def forget_ids(dm: Any) -> list[int]:
+    """The forget set as sorted indices into the training pool D (``forget_indices.json``)."""
+    return sorted(int(i) for i in dm.forget_indices)
+
+
+def forget_digest(dm: Any) -> str:
+    """SHA-256 of :func:`forget_ids`: an unlearned model's record names the forget set it was made for."""
+    return hashlib.sha256(json.dumps(forget_ids(dm)).encode()).hexdigest()
+
+
+def _saved_model(cfg: RunConfig, factory: Any, tmp: Path, name: str) -> Any:
+    """A finished method's unlearned model, read back from ``models/<name>`` (the relearning attack needs it)."""
+    if not (tmp / "models" / name).is_dir():
+        raise FileNotFoundError(
+            f"resuming with relearn needs the finished methods' models: {tmp / 'models' / name} is missing "
+            "(run with save_models: true)"
+        )
+    return load_original(factory(), tmp / "models" / name).to(cfg.trainer.device())
+
+
 def _random_mask(layout, params: dict[str, Any], mask: MaskConfig, seed: int) -> dict[str, Any]:
     """The control: random units at the phase-1 mask's sparsity, kinds and budget, in parameter shape."""
     scores = random_scores({k: layout.shape(k) for k in layout.kinds}, seed=seed)
@@ -328,7 +375,7 @@ def _random_mask(layout, params: dict[str, Any], mask: MaskConfig, seed: int) ->
     return layout.param_masks(selected, params)
 
 
-def _row(
+def table_row(
     metrics: dict[str, float],
     rt: dict[str, float] | None,
     seconds: float,
@@ -355,6 +402,6 @@ def _row(
     }
 
 
-def _changed(original: torch.nn.Module, model: torch.nn.Module) -> int:
+def changed_entries(original: torch.nn.Module, model: torch.nn.Module) -> int:
     after = dict(model.named_parameters())
     return int(sum((p != after[n]).sum().item() for n, p in original.named_parameters()))

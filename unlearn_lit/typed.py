@@ -10,6 +10,8 @@ import types
 import typing
 from typing import Any
 
+from unlearn_lit import errors
+
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """``base`` with ``override``'s keys replaced, recursing into nested mappings."""
@@ -28,7 +30,7 @@ def build(cls: type, data: dict[str, Any], where: str) -> Any:
     valid = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - valid)
     if unknown:
-        raise ValueError(f"unknown {where} options {unknown}; valid: {', '.join(sorted(valid))}")
+        raise ValueError(errors.unknown(f"{where} option", unknown[0], sorted(valid), label="valid"))
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in data.items():

@@ -31,7 +31,8 @@ def test_wrong_types_and_unknown_fields_name_the_path():
     with pytest.raises(ValueError, match=r"method_options\.mape_so\.tau: expected float, got 'abc'"):
         MethodOptions(mape_so={"tau": "abc"})
     with pytest.raises(
-        ValueError, match=r"unknown method_options\.mape_ga\.optim options \['lrr'\]; valid: betas, lr"
+        ValueError,
+        match=r"unknown method_options\.mape_ga\.optim option 'lrr'; did you mean 'lr'\? valid: betas, lr",
     ):
         MethodOptions(mape_ga={"optim": {"lrr": 1e-3}})
     with pytest.raises(ValueError, match=r"method_options\.ga\.max_steps: expected"):

@@ -7,7 +7,7 @@ import torch
 
 from unlearn_lit.data import build_datamodule
 from unlearn_lit.methods import METHODS, UnlearnInputs
-from unlearn_lit.methods.repair import RepairConfig, changed_entries, repair
+from unlearn_lit.methods.repair import RepairConfig, changed_masks, repair
 from unlearn_lit.models import build_backbone
 from unlearn_lit.runtime import Runtime
 from unlearn_lit.selection import SelectionRule, class_gap
@@ -20,7 +20,7 @@ def test_changed_entries_marks_exactly_what_moved():
     name, p = next(iter(b.named_parameters()))
     with torch.no_grad():
         p.view(-1)[3] += 1.0
-    masks = changed_entries(a, b)
+    masks = changed_masks(a, b)
     assert list(masks) == [name] and int(masks[name].sum()) == 1 and bool(masks[name].view(-1)[3])
 
 
@@ -53,7 +53,7 @@ def test_repair_updates_only_what_the_method_changed_and_step_zero_is_the_method
     assert not RepairConfig(when="never").applies(inputs.datamodule, result, rule)
     before = dict(inputs.original.named_parameters())
     method = dict(result.model.named_parameters())
-    moved = changed_entries(inputs.original, result.model)
+    moved = changed_masks(inputs.original, result.model)
     for name, p in repaired.model.named_parameters():
         frozen = ~moved[name] if name in moved else torch.ones_like(p, dtype=torch.bool)
         assert torch.equal(p[frozen], before[name][frozen]), name  # the hard freeze, bit for bit

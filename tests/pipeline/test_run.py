@@ -103,22 +103,36 @@ def test_quickstart_pipeline_reduced(tmp_path):
 
 
 def test_cli_rejects_bad_input_before_any_work(tmp_path, capsys):
+    """User errors are one line (no traceback, no usage text), with a "did you mean" for typos."""
     cfg = ROOT / "configs/quickstart/vit_digits.yaml"
+    (tmp_path / "typo.yaml").write_text("mask: {sparsty: 0.5}\n")
     for argv, message in (
-        (["--bogus", "1"], "unrecognized arguments"),
+        (["--bogus", "1"], "unrecognized arguments: --bogus 1"),
+        (
+            ["--mask.sparsty", "0.5"],
+            "unrecognized arguments: --mask.sparsty 0.5; did you mean --mask.sparsity?",
+        ),
+        (["--config", str(tmp_path / "typo.yaml")], "'sparsty'; did you mean mask.sparsity?"),
         (["--mask.sparsity", "1.5"], "sparsity"),
+        (["--mask.sparsity", "abc"], 'Parser key "mask.sparsity": Expected a'),
         (["--methods", "[rt, mape_nonsense]"], "valid choices"),
-        (["--mask.objective", "mlx"], "valid choices"),
-        (["--recipe", "fast"], "valid choices"),
+        (["--methods", "[mape_soo]"], "unknown method 'mape_soo'; did you mean 'mape_so'? valid choices"),
+        (["--mask.objective", "mlx"], "did you mean 'mlr'? valid choices: mlf, mlr, norm, random"),
+        (["--recipe", "vit_smal"], "unknown recipe 'vit_smal'; did you mean 'vit_small'? valid choices"),
+        (["--data.name", "digitz"], "unknown dataset 'digitz'; did you mean 'digits'?"),
+        (["--backbone", "vit_digit"], "unknown backbone 'vit_digit'; did you mean 'vit_digits'?"),
+        (["--original", str(tmp_path / "nowhere")], "original"),
     ):
-        with pytest.raises(SystemExit):
-            main(["run", "--config", str(cfg), "--out", str(tmp_path / "new"), *argv])
-        assert message in capsys.readouterr().err, argv
-    assert not (tmp_path / "new").exists()
+        assert main(["run", "--config", str(cfg), "--out", str(tmp_path / "new"), *argv]) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err, (argv, err)
+        assert err.startswith("python -m unlearn_lit run: error: "), err
+    assert not list(tmp_path.glob("*new*"))  # nothing written, not even a failed run directory
     (tmp_path / "exists").mkdir()
-    with pytest.raises(SystemExit):
-        main(["run", "--config", str(cfg), "--out", str(tmp_path / "exists")])
+    assert main(["run", "--config", str(cfg), "--out", str(tmp_path / "exists")]) == 2
     assert "exists" in capsys.readouterr().err
+    assert main(["compar"]) == 2
+    assert "unknown command 'compar'; did you mean 'compare'?" in capsys.readouterr().err
 
 
 CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))

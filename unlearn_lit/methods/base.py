@@ -19,9 +19,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from unlearn_lit.errors import UnlearningFailed  # noqa: F401  (re-exported: methods raise it)
+from unlearn_lit.errors import UnlearningFailed, unknown  # noqa: F401  (UnlearningFailed: re-exported)
 from unlearn_lit.models.base import Backbone
-from unlearn_lit.registry import Registry
+from unlearn_lit.registry import Registry, UnknownNameError
 from unlearn_lit.runtime import Runtime
 from unlearn_lit.selection.sets import selection_sets
 from unlearn_lit.units.layout import UnitLayout
@@ -57,7 +57,12 @@ def parse_method(name: str) -> tuple[str, str]:
     for source in MASK_SOURCES[1:]:
         if name.startswith(source + "_") and name[len(source) + 1 :] in METHODS:
             return name[len(source) + 1 :], source
-    METHODS.get(name)  # raises UnknownNameError naming the valid methods
+    if name not in METHODS:
+        names = [f"{s}_{m}" if s != "none" else m for s in MASK_SOURCES for m in METHODS.names()]
+        listed = (
+            f"{', '.join(METHODS.names())}, each also as <source>_<method> with source in {MASK_SOURCES[1:]}"
+        )
+        raise UnknownNameError(unknown("method", name, names, listed=listed))
     return name, "none"
 
 

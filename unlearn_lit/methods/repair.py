@@ -84,7 +84,7 @@ def repair(inputs: UnlearnInputs, result: MethodResult, cfg: RepairConfig, rule:
     )
     sets = selection_sets(inputs, ft, None)  # θ*'s, shared with the method: θ*'s row is the reference
     start = dataclasses.replace(inputs, original=result.model, selection_sets=sets)
-    trainable = changed_entries(inputs.original, result.model)
+    trainable = changed_masks(inputs.original, result.model)
     repaired = finetune(start, ft, repair_loss, uses=("forget", "retain"), trainable=trainable)
     info = repaired.info
     steps = int(repaired.hparams["steps"])
@@ -106,7 +106,7 @@ def repair(inputs: UnlearnInputs, result: MethodResult, cfg: RepairConfig, rule:
     return MethodResult(repaired.model, hparams=hparams, candidates=candidates, info=merged)
 
 
-def changed_entries(original: nn.Module, model: nn.Module) -> dict[str, Tensor]:
+def changed_masks(original: nn.Module, model: nn.Module) -> dict[str, Tensor]:
     """Bool masks of the entries ``model`` changed from ``original`` (parameters it left alone are
     omitted: they stay frozen)."""
     before = dict(original.named_parameters())

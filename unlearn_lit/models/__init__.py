@@ -11,6 +11,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
+from unlearn_lit.errors import unknown
 from unlearn_lit.models import hf, vit
 from unlearn_lit.models.base import Backbone
 from unlearn_lit.registry import Registry, UnknownNameError
@@ -54,8 +55,8 @@ def build_backbone(name: str, num_labels: int = 2, **options: Any) -> Backbone:
     if (Path(name) / "config.json").is_file():
         return hf.from_pretrained(name, num_labels=num_labels, **options)
     raise UnknownNameError(
-        f"unknown backbone {name!r}; valid choices: {', '.join(BACKBONES.names())}, "
-        "'hf:<hub id or local path>', 'timm:<timm ViT name>', or a local directory with an HF config.json"
+        unknown("backbone", name, BACKBONES.names())
+        + ", 'hf:<hub id or local path>', 'timm:<timm ViT name>', or a local directory with an HF config.json"
     )
 
 

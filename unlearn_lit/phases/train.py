@@ -351,6 +351,8 @@ def load_original(backbone: Backbone, path: str | Path) -> Backbone:
     architecture and label count); a mismatch names the missing and unexpected keys.
     """
     path = Path(path).expanduser()
+    if (path / "model").is_dir():  # the directory a `train` command wrote
+        path = path / "model"
     if path.is_dir():
         path = path / "model.safetensors"
     if not path.is_file():
