@@ -20,7 +20,7 @@ from safetensors.numpy import load_file
 from tests.pipeline.test_runtime import SMALL
 from unlearn_lit.__main__ import load_config, main
 from unlearn_lit.crossrun.report import fmt
-from unlearn_lit.crossrun.runs import MASKED_PREFIXES, aggregate, mean_ci, settings
+from unlearn_lit.crossrun.runs import MASKED_PREFIXES, aggregate, mean_ci, settings, short_labels
 from unlearn_lit.masks.overlap import jaccard
 from unlearn_lit.run import run
 
@@ -123,6 +123,12 @@ def test_settings_name_what_differs_besides_seeds():
     sparser = {**base, "mask": {"sparsity": 0.99}}
     assert settings([base, other_seed]) == ["all runs", "all runs"]
     assert settings([base, other_seed, sparser]) == ["mask.sparsity=0.9"] * 2 + ["mask.sparsity=0.99"]
+    assert settings([{**base, "backbone_options": {}}, {**base, "backbone_options": {"depth": 2}}]) == [
+        "backbone_options.depth=None",
+        "backbone_options.depth=2",
+    ]  # an empty group reads as absent
+    assert short_labels(["a=1", "a=2", "a=1"]) == ["a=1", "a=2", "a=1"]
+    assert short_labels(["x" * 60, "y", "x" * 60]) == ["S1", "S2", "S1"]
 
 
 def test_mean_ci_is_students_t_interval():

@@ -97,6 +97,10 @@ def _document(runs: Sequence[Run], tmp: Path, out: Path, title: str) -> Document
     )
     doc.heading("Runs")
     doc.blocks.append(_runs_table(runs, out))
+    labelled = {r.setting: r.setting_description for r in runs if r.setting != r.setting_description}
+    if labelled:
+        doc.blocks.append("Settings (the config fields in which the runs differ, seeds aside):")
+        doc.blocks.append(Table(["setting", "config"], [[k, v] for k, v in labelled.items()]))
     doc.heading("Results per setting (mean ± 95% CI over seeds)")
     metrics = ("ua", "ra", "ta", "mia", "avg_gap", "time_s", "updated")
     doc.blocks.append(Table(["setting", "method", "n", *(COLUMNS[m][0] for m in metrics)],
