@@ -87,6 +87,8 @@ def test_load_config_merges_overrides_and_keeps_typed_method_options():
 def test_tiny_sparsity_sweep_writes_table_csv_and_plot(tmp_path, monkeypatch):
     import sparsity_sweep
 
+    from tests.crossrun.test_crossrun_report import check_report
+
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump({
         "backbone": "vit_digits", "backbone_options": {"embed_dim": 32, "depth": 2},
@@ -117,7 +119,11 @@ def test_tiny_sparsity_sweep_writes_table_csv_and_plot(tmp_path, monkeypatch):
     for name in ("sparsity_sweep.md", "sparsity_sweep.csv", "sparsity_sweep_runs.csv", "sparsity_sweep.png",
                  "report/report.html", "report/figures/overlap.png", "report/figures/sparsity.png"):  # fmt: skip
         assert (out / name).is_file(), name
-    assert "| mask.sparsity=0.5 | mape_so | 1 |" in (out / "report" / "report.md").read_text()
+    # the cross-run report on the two tiny runs (the default run's end-to-end test of it)
+    runs = [out / "runs" / "0.5-seed0", out / "runs" / "0.9-seed0"]
+    figures = ["mask_0.5-seed0.png", "mask_0.9-seed0.png", "overlap.png", "sparsity.png", "tradeoff.png"]
+    md, _ = check_report(out / "report", runs, figures)
+    assert "| mask.sparsity=0.5 | mape_so | 1 |" in md
     assert sorted(p.name for p in (out / "runs").iterdir()) == ["0.5-seed0", "0.9-seed0"]
     with (out / "sparsity_sweep.csv").open() as f:
         rows = {(r["method"], r["sparsity"]): r for r in csv.DictReader(f)}

@@ -59,7 +59,8 @@ def test_tradeoff_and_sparsity_figures_draw_every_method():
                              "sparsity": sparsity if method == "mape_so" else None, "ua": 0.9, "ra": 0.99,
                              "ta": 0.9 - sparsity / 10, "mia": 0.8, "avg_gap": gap, "ua_gap": gap,
                              "ra_ta_gap": gap / 2, "time_s": 0.0 if method == "original" else 5.0,
-                             "updated": 0.1, "failed": ""})  # fmt: skip
+                             "updated": {"original": 0.0, "mape_so": 0.1}.get(method, 1.0),
+                             "failed": ""})  # fmt: skip
     groups = aggregate(rows)
     fig = tradeoff_figure(groups)
     methods = {t.get_text() for t in fig.legends[0].get_texts()}

@@ -26,10 +26,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from unlearn_lit.crossrun.document import Details, Document, Figure, Table, to_html, to_markdown
 from unlearn_lit.crossrun.runs import Run, aggregate, is_masked, load_runs, mean_ci, method_rows
 from unlearn_lit.masks.overlap import overlap_matrices
 from unlearn_lit.viz import save_png
+from unlearn_lit.viz.masks import mask_figure
+from unlearn_lit.viz.overlap import overlap_figure
+from unlearn_lit.viz.tradeoff import sparsity_figure, tradeoff_figure
 
 log = logging.getLogger(__name__)
 KINDS = ("head", "filter")
@@ -92,6 +97,10 @@ def _document(runs: Sequence[Run], tmp: Path, out: Path, title: str) -> Document
     )
     doc.heading("Runs")
     doc.blocks.append(_runs_table(runs, out))
+    labelled = {r.setting: r.setting_description for r in runs if r.setting != r.setting_description}
+    if labelled:
+        doc.blocks.append("Settings (the config fields in which the runs differ, seeds aside):")
+        doc.blocks.append(Table(["setting", "config"], [[k, v] for k, v in labelled.items()]))
     doc.heading("Results per setting (mean ± 95% CI over seeds)")
     metrics = ("ua", "ra", "ta", "mia", "avg_gap", "time_s", "updated")
     doc.blocks.append(Table(["setting", "method", "n", *(COLUMNS[m][0] for m in metrics)],
@@ -103,8 +112,6 @@ def _document(runs: Sequence[Run], tmp: Path, out: Path, title: str) -> Document
     doc.heading("Masks")
     for run in runs:
         if run.mask is not None:
-            from unlearn_lit.viz.masks import mask_figure
-
             path = save_png(mask_figure(run.mask, run.mask_summary or {}, title=run.name),
                             tmp / "figures" / f"mask_{_slug(run.name)}.png")  # fmt: skip
             doc.blocks.append(Figure(path, f"{run.name}: scores with the selected units, selected units per "
@@ -115,8 +122,6 @@ def _document(runs: Sequence[Run], tmp: Path, out: Path, title: str) -> Document
                             [[r["run"], r["method"], *(fmt(r[m], None, *COLUMNS[m][1:]) for m in cols),
                               _note(r)] for r in rows]))  # fmt: skip
     doc.heading("Configs and versions")
-    import yaml
-
     for run in runs:
         text = yaml.safe_dump({"path": str(run.path.resolve()), "environment": run.metrics.get("environment"),
                                "config": run.config}, sort_keys=False)  # fmt: skip
@@ -153,8 +158,6 @@ def _runs_table(runs: Sequence[Run], out: Path) -> Table:
 
 
 def _tradeoffs(doc: Document, rows: list[dict[str, Any]], groups: list[dict[str, Any]], tmp: Path) -> None:
-    from unlearn_lit.viz.tradeoff import sparsity_figure, tradeoff_figure
-
     doc.heading("Trade-offs")
     if not any(math.isfinite(g["avg_gap"]) for g in groups):
         doc.blocks.append("No run has RT: no Avg.Gap, no trade-off plot (add `rt` to the methods).")
@@ -174,8 +177,6 @@ def _tradeoffs(doc: Document, rows: list[dict[str, Any]], groups: list[dict[str,
 
 
 def _stability(doc: Document, runs: Sequence[Run], tmp: Path) -> None:
-    from unlearn_lit.viz.overlap import overlap_figure
-
     doc.heading("Mask stability")
     masked = [r for r in runs if r.mask is not None]
     if len(masked) < 2:

@@ -31,7 +31,8 @@ METRICS = ("ua", "ra", "ta", "mia", "avg_gap", "ua_gap", "ra_ta_gap", "time_s", 
 @dataclass
 class Run:
     """One run directory: ``name`` (unique among the compared runs), ``metrics`` (``metrics.json``), the
-    mask arrays and summary (``mask/``; None without a mask) and the setting it belongs to."""
+    mask arrays and summary (``mask/``; None without a mask) and the setting it belongs to (a short
+    label and the config fields that tell it apart)."""
 
     name: str
     path: Path
@@ -39,6 +40,7 @@ class Run:
     mask: dict[str, np.ndarray] | None = None
     mask_summary: dict[str, Any] | None = None
     setting: str = ""
+    setting_description: str = ""
 
     @property
     def config(self) -> dict[str, Any]:
@@ -98,8 +100,9 @@ def load_runs(paths: Iterable[str | Path]) -> list[Run]:
             file = path / "mask" / "mask.json"
             summary = json.loads(file.read_text()) if file.is_file() else {}
         runs.append(Run(name, path, metrics, mask, summary))
-    for run, setting in zip(runs, settings([r.config for r in runs]), strict=True):
-        run.setting = setting
+    described = settings([r.config for r in runs])
+    for run, label, description in zip(runs, short_labels(described), described, strict=True):
+        run.setting, run.setting_description = label, description
     return runs
 
 
@@ -116,7 +119,7 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"mask": {"sparsity": 0.9}}`` -> ``{"mask.sparsity": 0.9}`` (lists and scalars are leaves)."""
     out: dict[str, Any] = {}
     for key, value in config.items():
-        if isinstance(value, Mapping) and value:
+        if isinstance(value, Mapping):  # an empty group adds no key: it reads as absent, like None
             out.update(flatten(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
@@ -134,6 +137,15 @@ def settings(configs: Sequence[Mapping[str, Any]]) -> list[str]:
     keys = sorted({k for f in flat for k in f})
     differing = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flat}) > 1]
     return [", ".join(f"{k}={f.get(k)}" for k in differing) or "all runs" for f in flat]
+
+
+def short_labels(descriptions: Sequence[str], limit: int = 48) -> list[str]:
+    """The descriptions themselves when all are at most ``limit`` characters, else ``S1``, ``S2``, ...
+    in first-seen order (the report then lists what each stands for)."""
+    if all(len(d) <= limit for d in descriptions):
+        return list(descriptions)
+    index = {d: f"S{i + 1}" for i, d in enumerate(dict.fromkeys(descriptions))}
+    return [index[d] for d in descriptions]
 
 
 def is_masked(method: str) -> bool:

@@ -4,8 +4,9 @@ Input rows are per (setting, method) means with 95% CI half-widths ``<metric>_ci
 (:func:`unlearn_lit.crossrun.runs.aggregate`); error bars are drawn where a CI exists (two seeds or
 more). One colour per method in every figure; one marker per setting.
 
-- :func:`tradeoff_figure`: Avg.Gap vs time, Avg.Gap vs share of parameters updated, and the UA gap vs
-  the mean RA/TA gap to RT (how much a method forgets too little or too much vs what it breaks).
+- :func:`tradeoff_figure`: Avg.Gap vs time, Avg.Gap vs share of parameters updated (costs at their
+  mean, without error bars), and the UA gap vs the mean RA/TA gap to RT (how much a method forgets too
+  little or too much vs what it breaks).
 - :func:`sparsity_figure`: TA, RA, UA and Avg.Gap of the masked methods vs the sparsity, the methods
   without a unit mask as dashed lines.
 """
@@ -32,6 +33,7 @@ LABELS = {
     "updated": "parameters updated (%, log scale)",
 }
 PERCENT = {"ua", "ra", "ta", "updated"}  # fractions drawn in percent
+COSTS = ("time_s", "updated")
 
 
 def _value(row: Mapping[str, Any], metric: str, ci: bool = False) -> float:
@@ -63,10 +65,14 @@ def _scatter(ax: Any, rows: Sequence[Mapping[str, Any]], x: str, y: str, colours
         xv, yv = _value(row, x), _value(row, y)
         if not (math.isfinite(xv) and math.isfinite(yv)) or (ax.get_xscale() == "log" and xv <= 0):
             continue
-        xe, ye = _value(row, x, ci=True), _value(row, y, ci=True)
-        ax.errorbar(xv, yv, xerr=None if math.isnan(xe) else xe, yerr=None if math.isnan(ye) else ye,
-                    color=colours[row["method"]], marker=MARKERS[settings.index(row["setting"]) % len(MARKERS)],
-                    ms=5, capsize=2, lw=1)  # fmt: skip
+        # costs (time, parameters) are drawn at their mean: their spread is wall-clock noise, not the point
+        xe = math.nan if x in COSTS else _value(row, x, ci=True)
+        ye = _value(row, y, ci=True)
+        bars = ax.errorbar(xv, yv, xerr=None if math.isnan(xe) else xe, yerr=None if math.isnan(ye) else ye,
+                           color=colours[row["method"]], ms=5, capsize=2, lw=0.8,
+                           marker=MARKERS[settings.index(row["setting"]) % len(MARKERS)])  # fmt: skip
+        for line in bars.lines[2]:
+            line.set_alpha(0.5)
 
 
 def _zero_cost_lines(ax: Any, rows: Sequence[Mapping[str, Any]], x: str, y: str, colours) -> None:
@@ -74,6 +80,16 @@ def _zero_cost_lines(ax: Any, rows: Sequence[Mapping[str, Any]], x: str, y: str,
     for row in rows:
         if _value(row, x) == 0 and math.isfinite(_value(row, y)):
             ax.axhline(_value(row, y), color=colours[row["method"]], ls="--", lw=1)
+
+
+def _log_axis(axis: Any) -> None:
+    """A log scale with plain tick labels at 1, 2, 5 × 10^k (not 2×10^1)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.axes.set_xscale("log")
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _gaps_from_zero(ax: Any, x: str, y: str) -> None:
@@ -94,7 +110,7 @@ def tradeoff_figure(rows: Sequence[Mapping[str, Any]], title: str = "") -> Any:
         axes, ("time_s", "updated", "ra_ta_gap"), ("avg_gap", "avg_gap", "ua_gap"), strict=True
     ):
         if x != "ra_ta_gap":
-            ax.set_xscale("log")
+            _log_axis(ax.xaxis)
             _zero_cost_lines(ax, rows, x, y, colours)
         _scatter(ax, [r for r in rows if x != "ra_ta_gap" or r["method"] != "rt"], x, y, colours, settings)
         ax.set_xlabel(LABELS[x])
@@ -117,7 +133,7 @@ def sparsity_figure(
     dashed line per method of ``references`` (``method -> {metric: value}``, metrics as in ``rows``)."""
     masked = [r for r in rows if r.get("sparsity") is not None]
     colours = _colours([*masked, *({"method": m} for m in references)])
-    fig = new_figure(14.0, 4.0)
+    fig = new_figure(14.0, 4.4)
     axes = fig.subplots(1, 4)
     for ax, metric in zip(axes, ("ta", "ra", "ua", "avg_gap"), strict=True):
         for method in dict.fromkeys(r["method"] for r in masked):
@@ -134,6 +150,8 @@ def sparsity_figure(
         ax.set_ylabel(LABELS[metric])
         ax.grid(alpha=0.3)
         _gaps_from_zero(ax, "sparsity", metric)
-    axes[0].legend(fontsize=7)
+    fig.legend(
+        *axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=6, fontsize=7, frameon=False
+    )
     fig.suptitle(title or "Utility and closeness to RT vs sparsity (mean ± 95% CI over seeds)", fontsize=10)
     return fig
