@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     except RunInterrupted as err:
         print(err, file=sys.stderr)  # one line: what was kept and how to continue
         return 130
+    except KeyboardInterrupt:  # before the run directory existed: nothing to keep
+        print("interrupted; nothing was written", file=sys.stderr)
+        return 130
     except (ValueError, OSError) as err:  # missing files, data or options that do not fit: the user's
         return _error(name, str(err), *getattr(err, "__notes__", ()))
 

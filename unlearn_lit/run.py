@@ -153,7 +153,7 @@ def _run(
     sources = {parse_method(m)[1] for m in cfg.methods if m not in ("rt", "original")}
     if "mape" in sources and saved is not None:  # a saved mask skips phase 1
         artifact = saved
-        artifact.save(tmp / "mask")
+        artifact.save(tmp / "mask", overwrite=rundir.resumed_from is not None)
         masks["mape"] = layout.param_masks(artifact.masks, params)
     elif "mape" in sources and rundir.done("phase1") is not None:  # resumed: learnt before
         artifact, phase1_s = MaskArtifact.load(tmp / "mask"), rundir.done("phase1")["seconds"]
