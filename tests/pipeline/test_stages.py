@@ -123,6 +123,10 @@ def test_train_mask_unlearn_evaluate(tmp_path, setup):
             )
         assert table[method]["params_updated"] == summary["methods"][method]["params_updated"]
         assert table[method]["avg_gap"] is not None
+    bare = json.loads((cli("evaluate", "bare", "--models", json.dumps(models)) / "metrics.json").read_text())
+    assert list(bare["methods"]) == ["mape_ga", "ga"] and bare["methods"]["ga"]["avg_gap"] is None  # no RT
+    for method, row in bare["methods"].items():  # without θ*, the parameters updated come from the record
+        assert row["params_updated"] == summary["methods"][method]["params_updated"]
     # the stock library alone reproduces the recorded forget accuracy of a saved unlearned model
     record = json.loads((unlearned / "models" / "mape_ga" / "unlearning_record.json").read_text())
     forget = list(load_config(config).data.build().forget)  # the same seeded split in every stage
