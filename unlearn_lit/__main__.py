@@ -18,6 +18,7 @@ mean" for typos; Ctrl-C is one line too, and the interrupted run continues with 
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import logging
 import re
@@ -90,8 +91,14 @@ COMMANDS: dict[str, Command] = {
 ALIASES = {"run": "compare"}
 
 
+@functools.cache  # building the config's arguments takes about a second; parsing leaves the parser as is
 def command_parser(name: str) -> ArgumentParser:
-    """The parser of one command (``run`` is ``compare``); builds the config's arguments (imports torch)."""
+    """The parser of one command (``run`` is ``compare``), built once per process (imports torch)."""
+    return new_command_parser(name)
+
+
+def new_command_parser(name: str) -> ArgumentParser:
+    """A new parser of one command (:func:`build_parser` adopts it as a subcommand, which changes it)."""
     command = COMMANDS[ALIASES.get(name, name)]
     parser = ArgumentParser(prog=f"{PROG} {name}", description=command.description, exit_on_error=False)
     if command.config:
@@ -109,7 +116,7 @@ def build_parser(names: list[str] | None = None) -> ArgumentParser:
     parser = ArgumentParser(prog=PROG, description="Module-aware parameter-efficient unlearning")
     commands = parser.add_subcommands(dest="command")
     for name in names or [*COMMANDS, *ALIASES]:
-        commands.add_subcommand(name, command_parser(name))
+        commands.add_subcommand(name, new_command_parser(name))
     return parser
 
 
