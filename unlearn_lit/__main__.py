@@ -24,6 +24,7 @@ import logging
 import re
 import sys
 import warnings
+from argparse import ArgumentError
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,17 +145,19 @@ def main(argv: list[str] | None = None) -> int:
     if name not in (*COMMANDS, *ALIASES):
         return _usage(name)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    command = COMMANDS[ALIASES.get(name, name)]
+    parser = command_parser(name)
     try:
-        parser = command_parser(name)
         args = parser.parse_args(argv[1:])
-        if Path(args.out).exists():
+        out = getattr(args, "out", None)
+        if out is not None and Path(out).exists():
             raise FileExistsError(
-                f"--out {args.out} exists; choose a new directory (results are never overwritten)"
+                f"--out {out} exists; choose a new directory (results are never overwritten)"
             )
-        cfg = run_config(parser, args) if COMMANDS[ALIASES.get(name, name)].config else None
-    except Exception as err:  # noqa: BLE001 - every parse/config error is the user's: one line
-        return _error(name, _hint(err, parser if "parser" in locals() else None))
-    module, function = COMMANDS[ALIASES.get(name, name)].handler.split(":")
+        cfg = run_config(parser, args) if command.config else None
+    except (ArgumentError, ValueError, TypeError, OSError) as err:  # the user's: one line
+        return _error(name, _hint(err, parser))
+    module, function = command.handler.split(":")
     handler = getattr(importlib.import_module(module), function)
     _quiet_logging()  # after the handler's imports: importing Lightning resets its loggers' levels
     from unlearn_lit.rundir import RunInterrupted
@@ -188,14 +191,14 @@ def _usage(name: str | None) -> int:
     )
 
 
-def _hint(err: Exception, parser: ArgumentParser | None) -> str:
+def _hint(err: Exception, parser: ArgumentParser) -> str:
     """One line of a parse or config error, with a "did you mean" for a mistyped option or choice."""
     message = " ".join(str(err).split())
     flag = re.search(r"unrecognized arguments: --?([\w.]+)", message)  # on the command line
     group = re.search(r"Group '([\w.]+)' does not accept option '([\w.]+)'", message)  # in a config file
     option = re.search(r"Option '([\w.]+)' is not accepted", message)
     key = flag[1] if flag else f"{group[1]}.{group[2]}" if group else option[1] if option else None
-    if parser is not None and key:
+    if key:
         options = [s.lstrip("-") for s in parser._option_string_actions if s.startswith("--")]
         close = difflib.get_close_matches(key, options, n=1, cutoff=0.6)
         if close:
