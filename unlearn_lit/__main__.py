@@ -19,11 +19,13 @@ mean" for typos; Ctrl-C is one line too, and the interrupted run continues with 
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import logging
 import re
 import sys
 import warnings
+from argparse import ArgumentError
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,8 +93,14 @@ COMMANDS: dict[str, Command] = {
 ALIASES = {"run": "compare"}
 
 
+@functools.cache  # building the config's arguments takes about a second; parsing leaves the parser as is
 def command_parser(name: str) -> ArgumentParser:
-    """The parser of one command (``run`` is ``compare``); builds the config's arguments (imports torch)."""
+    """The parser of one command (``run`` is ``compare``), built once per process (imports torch)."""
+    return new_command_parser(name)
+
+
+def new_command_parser(name: str) -> ArgumentParser:
+    """A new parser of one command (:func:`build_parser` adopts it as a subcommand, which changes it)."""
     command = COMMANDS[ALIASES.get(name, name)]
     parser = ArgumentParser(prog=f"{PROG} {name}", description=command.description, exit_on_error=False)
     if command.config:
@@ -110,7 +118,7 @@ def build_parser(names: list[str] | None = None) -> ArgumentParser:
     parser = ArgumentParser(prog=PROG, description="Module-aware parameter-efficient unlearning")
     commands = parser.add_subcommands(dest="command")
     for name in names or [*COMMANDS, *ALIASES]:
-        commands.add_subcommand(name, command_parser(name))
+        commands.add_subcommand(name, new_command_parser(name))
     return parser
 
 
@@ -142,17 +150,19 @@ def main(argv: list[str] | None = None) -> int:
     if name not in (*COMMANDS, *ALIASES):
         return _usage(name)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    command = COMMANDS[ALIASES.get(name, name)]
+    parser = command_parser(name)
     try:
-        parser = command_parser(name)
         args = parser.parse_args(argv[1:])
-        if Path(args.out).exists():
+        out = getattr(args, "out", None)
+        if out is not None and Path(out).exists():
             raise FileExistsError(
-                f"--out {args.out} exists; choose a new directory (results are never overwritten)"
+                f"--out {out} exists; choose a new directory (results are never overwritten)"
             )
-        cfg = run_config(parser, args) if COMMANDS[ALIASES.get(name, name)].config else None
-    except Exception as err:  # noqa: BLE001 - every parse/config error is the user's: one line
-        return _error(name, _hint(err, parser if "parser" in locals() else None))
-    module, function = COMMANDS[ALIASES.get(name, name)].handler.split(":")
+        cfg = run_config(parser, args) if command.config else None
+    except (ArgumentError, ValueError, TypeError, OSError) as err:  # the user's: one line
+        return _error(name, _hint(err, parser))
+    module, function = command.handler.split(":")
     handler = getattr(importlib.import_module(module), function)
     _quiet_logging()  # after the handler's imports: importing Lightning resets its loggers' levels
     from unlearn_lit.rundir import RunInterrupted
@@ -161,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         return handler(cfg, args)
     except RunInterrupted as err:
         print(err, file=sys.stderr)  # one line: what was kept and how to continue
+        return 130
+    except KeyboardInterrupt:  # before the run directory existed: nothing to keep
+        print("interrupted; nothing was written", file=sys.stderr)
         return 130
     except (ValueError, OSError) as err:  # missing files, data or options that do not fit: the user's
         return _error(name, str(err), *getattr(err, "__notes__", ()))
@@ -187,14 +200,14 @@ def _usage(name: str | None) -> int:
     )
 
 
-def _hint(err: Exception, parser: ArgumentParser | None) -> str:
+def _hint(err: Exception, parser: ArgumentParser) -> str:
     """One line of a parse or config error, with a "did you mean" for a mistyped option or choice."""
     message = " ".join(str(err).split())
     flag = re.search(r"unrecognized arguments: --?([\w.]+)", message)  # on the command line
     group = re.search(r"Group '([\w.]+)' does not accept option '([\w.]+)'", message)  # in a config file
     option = re.search(r"Option '([\w.]+)' is not accepted", message)
     key = flag[1] if flag else f"{group[1]}.{group[2]}" if group else option[1] if option else None
-    if parser is not None and key:
+    if key:
         options = [s.lstrip("-") for s in parser._option_string_actions if s.startswith("--")]
         close = difflib.get_close_matches(key, options, n=1, cutoff=0.6)
         if close:

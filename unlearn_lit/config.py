@@ -30,12 +30,16 @@ class DataConfig:
 
     Attributes:
         name: dataset registry name (digits, fashion_mnist, tweets, tweets_binary, sst2, mnli, qqp, stsb, cifar10,
-            or your own data: csv (a CSV/TSV/JSONL/Parquet file; options path, text, label, ...) or
-            imagefolder (options root with train/ and test/ class folders, image_size, grayscale)).
-        forget: forget policy: random, class or indices.
+            or your own data: csv (a CSV/TSV/JSONL/Parquet file; options path, text, label, id, ...),
+            imagefolder (options root with train/ and test/ class folders, image_size, grayscale) or
+            hf (a ``datasets`` hub id or local path; options path, config, split, test_split, text,
+            image, label, id, ...)).
+        forget: forget policy: random, class, indices (a file of positions in D) or ids (a deletion
+            request: a file of example ids, the dataset's ``id`` column or else pool positions).
         forget_size: |D_f| for the random policy.
         forget_classes: classes to forget (class policy).
         forget_indices: file of indices into D (indices policy).
+        forget_ids: file of example ids to forget, one per line or a JSON list (ids policy).
         seed: seed of the forget selection.
         data_seed: seed of D_v and the size caps (θ* depends on it, not on ``seed``).
         val_size: |D_v| (int, fraction, or None for min(512, 10%)).
@@ -50,6 +54,7 @@ class DataConfig:
     forget_size: int = 128
     forget_classes: list[int] = field(default_factory=list)
     forget_indices: str | None = None
+    forget_ids: str | None = None
     seed: int = 0
     data_seed: int = 0
     val_size: int | float | None = None

@@ -3,8 +3,9 @@
 original θ* (trained or cached) → RT (trained or cached) → phase 1 + greedy search (when a method uses
 the MAPE mask) → phase 2 per method → evaluation → report. Everything is written into a partial
 directory that is renamed to ``out`` only when the run succeeds; an existing ``out`` is never
-overwritten (:mod:`unlearn_lit.rundir`). Phase 1 and each method are recorded the moment they finish,
-so an interrupted or failed run resumes without recomputing them. A method that fails (NaN,
+overwritten (:mod:`unlearn_lit.rundir`). Phase 1, each method and each successive-unlearning row are
+recorded the moment they finish, so an interrupted or failed run resumes without recomputing them
+(the relearning attack reads finished methods' models back from ``models/``). A method that fails (NaN,
 divergence, bad option) is recorded as failed; the others go on.
 """
 
@@ -17,7 +18,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +155,7 @@ def _run(
     sources = {parse_method(m)[1] for m in cfg.methods if m not in ("rt", "original")}
     if "mape" in sources and saved is not None:  # a saved mask skips phase 1
         artifact = saved
-        artifact.save(tmp / "mask")
+        artifact.save(tmp / "mask", overwrite=rundir.resumed_from is not None)
         masks["mape"] = layout.param_masks(artifact.masks, params)
     elif "mape" in sources and rundir.done("phase1") is not None:  # resumed: learnt before
         artifact, phase1_s = MaskArtifact.load(tmp / "mask"), rundir.done("phase1")["seconds"]
@@ -247,15 +248,17 @@ def _run(
             models[name] = result.model
 
     if cfg.successive is not None:
-        for name, (rec, model) in _successive(cfg, original, dm, layout, masks, callbacks).items():
+        for name, rec, model in _successive(cfg, rundir, original, dm, layout, masks, callbacks):
             if isinstance(rec, str):
                 failed[name] = rec
                 continue
+            if model is None:  # finished before the run was interrupted: read back
+                rows[name], hparams[name] = rec["row"], rec["hparams"]
+                continue
             metrics = evaluate(model, dm, **ev)
-            rows[name] = table_row(
-                metrics, rt_metrics, rec["seconds"], changed_entries(original, model), total
-            )
-            hparams[name] = {"requests": rec["requests"]}
+            row = table_row(metrics, rt_metrics, rec["seconds"], changed_entries(original, model), total)
+            kept = rundir.record(name, {"row": row, "hparams": {"requests": rec["requests"]}})
+            rows[name], hparams[name] = kept["row"], kept["hparams"]
     relearn = None
     if cfg.relearn is not None:
         references = {"original": original, **({"rt": retrain} if retrain is not None else {})}
@@ -279,9 +282,10 @@ def _run(
 
 
 def _successive(
-    cfg: RunConfig, original, dm, layout, masks: dict[str, Any], callbacks: list[Any]
-) -> dict[str, Any]:
-    """Runs each (mode, R) of ``cfg.successive``; returns ``{row name: (record | error, final model)}``."""
+    cfg: RunConfig, rundir: RunDirectory, original, dm, layout, masks: dict[str, Any], callbacks: list[Any]
+) -> Iterator[tuple[str, Any, Any]]:
+    """Runs each (mode, R) of ``cfg.successive`` in turn, yielding ``(row name, record | error, final
+    model)``; a row the run directory recorded before is yielded as ``(name, its record, None)``."""
     sc = cfg.successive
     base, source = parse_method(sc.method)
     so_cfg = cfg.method_options.resolve(sc.method)
@@ -292,10 +296,12 @@ def _successive(
         model.to(cfg.trainer.device())
         return layout.param_masks(art.masks, dict(model.named_parameters()))
 
-    out: dict[str, Any] = {}
     for mode in sc.modes:
         for r in sc.requests:
             name = f"{sc.method}@{r}req_{mode}"
+            if rundir.done(name) is not None:
+                yield name, rundir.done(name), None
+                continue
             fixed = None if source == "mape" else masks.get(source)
             inputs = UnlearnInputs(original, dm, layout, fixed, seed=cfg.seed, runtime=cfg.trainer)
             t0 = time.perf_counter()
@@ -303,11 +309,10 @@ def _successive(
                 res = run_successive(mode, inputs, so_cfg, r, mask_fn=mape_mask if source == "mape" else None)
             except Exception as err:  # noqa: BLE001 - recorded, the comparison goes on
                 log.exception("successive %s failed", name)
-                out[name] = (f"{type(err).__name__}: {err}", None)
+                yield name, f"{type(err).__name__}: {err}", None
                 continue
             requests = [{"t": q.t, "size": len(q.forget_positions), **q.hparams} for q in res]
-            out[name] = ({"seconds": time.perf_counter() - t0, "requests": requests}, res[-1].model)
-    return out
+            yield name, {"seconds": time.perf_counter() - t0, "requests": requests}, res[-1].model
 
 
 COST_PARTS = (

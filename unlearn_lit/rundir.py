@@ -4,7 +4,7 @@
 everything goes into ``.<out>.partial-<pid>``, locked (``flock``) so that another process can tell a
 live run from a dead one. A run that fails or is interrupted is renamed ``<out>.failed-<time>``; a
 killed one (SIGKILL, power loss) leaves its unlocked partial directory. Each step that finishes
-(phase 1, each method) is recorded at once in ``steps/<name>.json`` (written atomically, after the
+(phase 1, each method, each successive-unlearning row) is recorded at once in ``steps/<name>.json`` (written atomically, after the
 step's own files). ``resume`` takes the newest failed or abandoned directory of ``out``, checks that
 it was written by the same configuration, and continues it: finished steps are read back, not
 recomputed; the leftovers of an unfinished step are removed before it runs again.

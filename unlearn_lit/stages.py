@@ -98,12 +98,14 @@ def evaluate(cfg: RunConfig, args: Any) -> int:
     names = [_label(p) for p in paths]
     if len(set(names)) < len(names):
         names = [str(p) for p in paths]
-    for path in paths:  # an unlearned model records its forget set: it must be this config's
-        record = path / "unlearning_record.json"
-        if record.is_file() and json.loads(record.read_text())["forget_ids_sha256"] != digest:
-            raise ValueError(
-                f"{path} was unlearned on another forget set than this config's data fields give"
-            )
+    records = {}  # an unlearned model records its forget set: it must be this config's
+    for path in paths:
+        if (path / "unlearning_record.json").is_file():
+            records[str(path)] = json.loads((path / "unlearning_record.json").read_text())
+            if records[str(path)]["forget_ids_sha256"] != digest:
+                raise ValueError(
+                    f"{path} was unlearned on another forget set than this config's data fields give"
+                )
     ev = dict(retain_subsample=cfg.eval_retain_subsample, seed=cfg.seed)
 
     def load(path: str) -> Any:
@@ -125,7 +127,9 @@ def evaluate(cfg: RunConfig, args: Any) -> int:
             model = model if model is not None else load(path)
             metrics = rt_metrics if model is rt else evaluate_model(model, dm, **ev)
             total = sum(p.numel() for p in model.parameters())
-            updated = changed_entries(original, model) if original is not None else total
+            # counted from θ* when given, else as recorded where the model was unlearned
+            recorded = records.get(path, {}).get("metrics", {}).get("params_updated", total)
+            updated = changed_entries(original, model) if original is not None else recorded
             rows[name] = {**table_row(metrics, rt_metrics, 0.0, updated, total), "path": path}
         summary = {"methods": rows, "failed": {}, "config": dataclasses.asdict(cfg),
                    "environment": environment(cfg.seed)}  # fmt: skip

@@ -160,7 +160,7 @@ def test_missing_indices_file(tmp_path):
 
 def test_unknown_dataset_lists_choices():
     with pytest.raises(
-        UnknownNameError, match="valid choices: cifar10, csv, digits, fashion_mnist, imagefolder"
+        UnknownNameError, match="valid choices: cifar10, csv, digits, fashion_mnist, hf, imagefolder"
     ):
         build_datamodule("imagenet")
 

@@ -196,6 +196,25 @@ def test_pipeline_successive_requests_and_relearning_attack(tmp_path):
     assert set(curves) == {"original", "rt", "mape_so"}
     assert all(len(c) == 4 for c in curves.values())  # step 0 .. 3
     assert (tmp_path / "run" / "relearn.png").stat().st_size > 0
+    # resumed after the first successive row: mape_so (its saved model feeds the relearning attack) and
+    # that row are read back, the second row is recomputed, and the numbers are the same
+    import shutil
+
+    kept = tmp_path / "again.failed-1"
+    shutil.copytree(tmp_path / "run", kept)
+    for name in ("mape_so@2req_memory_aided.json", "../metrics.json", "../results.md"):
+        (kept / "steps" / name).unlink()
+    again = run(cfg, tmp_path / "again", resume=True)
+    assert (tmp_path / "again" / "steps" / "mape_so.json").read_bytes() == (
+        tmp_path / "run" / "steps" / "mape_so.json"
+    ).read_bytes()
+    assert list(again["methods"]) == list(rows)
+    for name in rows:
+        for key in ("forget_acc", "retain_acc", "test_acc", "mia", "avg_gap"):
+            assert again["methods"][name][key] == pytest.approx(rows[name][key], abs=1e-9), (name, key)
+    for model, curve in curves.items():  # the attack on the model read back from models/mape_so too
+        redone = [c["forget_acc"] for c in again["relearn"][model]]
+        assert redone == pytest.approx([c["forget_acc"] for c in curve], abs=1e-9), model
 
 
 def test_successive_config_rejects_bad_values():

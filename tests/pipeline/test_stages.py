@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 import yaml
@@ -15,6 +18,8 @@ import yaml
 from tests.data.test_imagefolder import make_folder
 from tests.data.test_table import rows, write_csv
 from unlearn_lit.__main__ import load_config, main
+from unlearn_lit.run import run
+from unlearn_lit.rundir import RunInterrupted
 
 TINY = {
     "recipe_overrides": {"epochs": 2},
@@ -37,6 +42,18 @@ def image_setup(tmp_path: Path) -> dict:
     options = {"root": str(tmp_path / "images"), "grayscale": True}
     data = {"name": "imagefolder", "options": options, "forget_size": 16, "val_size": 16}
     return {"backbone": "vit_digits", "backbone_options": {"embed_dim": 32, "depth": 2}, "data": data}
+
+
+class InterruptAt(L.Callback):
+    """Ctrl-C (a real SIGINT to this process) when the ``n``-th Lightning fit starts."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.starts = n, 0
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.starts += 1
+        if self.starts == self.n:
+            os.kill(os.getpid(), signal.SIGINT)
 
 
 def stock_forget_acc(directory: Path, forget: list[dict]) -> float:
@@ -106,11 +123,34 @@ def test_train_mask_unlearn_evaluate(tmp_path, setup):
             )
         assert table[method]["params_updated"] == summary["methods"][method]["params_updated"]
         assert table[method]["avg_gap"] is not None
+    bare = json.loads((cli("evaluate", "bare", "--models", json.dumps(models)) / "metrics.json").read_text())
+    assert list(bare["methods"]) == ["mape_ga", "ga"] and bare["methods"]["ga"]["avg_gap"] is None  # no RT
+    for method, row in bare["methods"].items():  # without θ*, the parameters updated come from the record
+        assert row["params_updated"] == summary["methods"][method]["params_updated"]
     # the stock library alone reproduces the recorded forget accuracy of a saved unlearned model
     record = json.loads((unlearned / "models" / "mape_ga" / "unlearning_record.json").read_text())
     forget = list(load_config(config).data.build().forget)  # the same seeded split in every stage
     acc = stock_forget_acc(unlearned / "models" / "mape_ga", forget)
     assert acc == pytest.approx(record["metrics"]["forget_acc"], abs=1e-9)
+    # Ctrl-C during the second method; --resume keeps the first (and the saved mask) and ends the same
+    cfg = load_config(
+        config, "--original", str(theta), "--mask_file", str(mask), "--methods", "[mape_ga, ga]"
+    )
+    with pytest.raises(RunInterrupted):
+        run(cfg, tmp_path / "again", callbacks=[InterruptAt(2)])
+    (kept,) = tmp_path.glob("again.failed-*")
+    first = (kept / "steps" / "mape_ga.json").stat().st_mtime_ns
+    assert not (kept / "steps" / "ga.json").exists()
+    assert cli("unlearn", "again", "--original", str(theta), "--mask_file", str(mask),
+               "--methods", "[mape_ga, ga]", "--resume") == tmp_path / "again"  # fmt: skip
+    assert (tmp_path / "again" / "steps" / "mape_ga.json").stat().st_mtime_ns == first
+    again = json.loads((tmp_path / "again" / "metrics.json").read_text())["methods"]
+    for method in ("mape_ga", "ga"):
+        for key in ("forget_acc", "retain_acc", "test_acc", "mia", "params_updated"):
+            assert again[method][key] == pytest.approx(summary["methods"][method][key], abs=1e-9), (
+                method,
+                key,
+            )
     # a model unlearned on another forget set is refused (the split follows the config's data fields)
     assert main(["evaluate", "--config", str(config), "--data.seed", "1", "--models", json.dumps(models),
                  "--out", str(tmp_path / "other")]) == 2  # fmt: skip

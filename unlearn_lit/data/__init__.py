@@ -35,6 +35,7 @@ def build_datamodule(
     forget_size: int = 128,
     forget_classes: Sequence[int] = (),
     forget_indices: str | None = None,
+    forget_ids: str | None = None,
     seed: int = 0,
     data_seed: int = 0,
     val_size: int | float | None = None,
@@ -51,11 +52,12 @@ def build_datamodule(
 
     Args:
         name: dataset registry name (``digits``, ``fashion_mnist``, ``tweets``, ``tweets_binary``,
-            ``sst2``, ``mnli``, ``qqp``, ``stsb``, ``cifar10``).
-        forget: forget policy (``random``, ``class``, ``indices``) or a ready :class:`ForgetSpec`.
+            ``sst2``, ``mnli``, ``qqp``, ``stsb``, ``cifar10``; your own: ``csv``, ``imagefolder``, ``hf``).
+        forget: forget policy (``random``, ``class``, ``indices``, ``ids``) or a ready :class:`ForgetSpec`.
         forget_size: number of random forget examples.
         forget_classes: classes to forget (policy ``class``).
         forget_indices: path of an indices file (policy ``indices``).
+        forget_ids: path of a file of example ids (policy ``ids``).
         seed: forget selection seed.
         data_seed: seed of D_v and the size caps.
         val_size: D_v size (int, fraction, or None for ``min(512, 10%)``).
@@ -72,7 +74,11 @@ def build_datamodule(
     spec = forget
     if not isinstance(spec, ForgetSpec):
         spec = ForgetSpec(
-            policy=forget, size=forget_size, classes=tuple(forget_classes), indices_file=forget_indices
+            policy=forget,
+            size=forget_size,
+            classes=tuple(forget_classes),
+            indices_file=forget_indices,
+            ids_file=forget_ids,
         )
     dataset = DATASETS.get(name)(**(dataset_options or {}))  # unknown names fail before loading
     return UnlearnDataModule(

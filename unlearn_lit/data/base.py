@@ -200,8 +200,9 @@ class UnlearnDataModule(L.LightningDataModule):
         test_pos = subsample_positions(len(dataset.test), max_test, self.data_seed, "max_test")
         self.test = ExampleView(dataset.test, test_pos, reindex=True)
         self.forget_indices = select_forget(
-            self.forget_spec, self.train.labels(), dataset.num_labels, dataset.task, self.seed
-        )
+            self.forget_spec, self.train.labels(), dataset.num_labels, dataset.task, self.seed,
+            ids=lambda: [str(dataset.train[int(p)].get("id", int(p))) for p in pool],
+        )  # fmt: skip
         self.retain_indices = np.setdiff1d(np.arange(len(self.train)), self.forget_indices)
         self.forget = ExampleView(self.train, self.forget_indices, reindex=False)
         self.retain = ExampleView(self.train, self.retain_indices, reindex=False)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -24,7 +25,6 @@ from unlearn_lit.data.base import DATASETS, DatasetSpec, ImageExamples
 
 def _load(folder: Path, image_size: int | None, grayscale: bool) -> tuple[ImageExamples, list[str], int]:
     from torchvision.datasets import ImageFolder
-    from torchvision.transforms.v2 import functional as TF
 
     if not folder.is_dir():
         raise FileNotFoundError(f"imagefolder needs {folder} (one sub-folder per class)")
@@ -33,14 +33,21 @@ def _load(folder: Path, image_size: int | None, grayscale: bool) -> tuple[ImageE
         raise ValueError(f"{folder} holds no images")
     images = []
     for path, _ in data.samples:
-        img = data.loader(path).convert("L" if grayscale else "RGB")
-        t = TF.pil_to_tensor(img)  # [C, H, W] uint8
-        image_size = image_size or int(t.shape[-1])
-        if t.shape[-2:] != (image_size, image_size):
-            t = TF.resize(t, [image_size, image_size], antialias=True)
-        images.append(t)
+        img = data.loader(path)
+        image_size = image_size or int(img.width)
+        images.append(image_tensor(img, image_size, grayscale))
     labels = torch.tensor([label for _, label in data.samples])
     return ImageExamples(torch.stack(images), labels), data.classes, image_size
+
+
+def image_tensor(img: Any, image_size: int | None, grayscale: bool) -> torch.Tensor:
+    """A PIL image as a ``[C, H, W]`` uint8 tensor, RGB or grayscale, resized to ``image_size`` squared."""
+    from torchvision.transforms.v2 import functional as TF
+
+    t = TF.pil_to_tensor(img.convert("L" if grayscale else "RGB"))
+    if image_size is not None and t.shape[-2:] != (image_size, image_size):
+        t = TF.resize(t, [image_size, image_size], antialias=True)
+    return t
 
 
 def _digest(folder: Path) -> str:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-FORGET_POLICIES = ("random", "class", "indices")
+FORGET_POLICIES = ("random", "class", "indices", "ids")
 
 
 def rng(seed: int, purpose: str) -> np.random.Generator:
@@ -51,12 +51,16 @@ class ForgetSpec:
         classes: labels to forget for ``class``.
         indices_file: for ``indices``: one integer per line, a JSON list, or a JSON object with a
             ``forget_indices`` list (the file :meth:`UnlearnDataModule.write_split` writes).
+        ids_file: for ``ids`` (a deletion request): the example ids to forget, one per line or a JSON
+            list. An example's id is its dataset's ``id`` column (option ``id`` of ``csv`` and ``hf``),
+            else its position in the dataset's training pool.
     """
 
     policy: str = "random"
     size: int = 128
     classes: tuple[int, ...] = field(default_factory=tuple)
     indices_file: str | None = None
+    ids_file: str | None = None
 
     def __post_init__(self) -> None:
         if self.policy not in FORGET_POLICIES:
@@ -70,6 +74,8 @@ class ForgetSpec:
             raise ValueError("forget policy 'class' needs at least one class in `classes`")
         if self.policy == "indices" and not self.indices_file:
             raise ValueError("forget policy 'indices' needs `indices_file` (one int per line or a JSON list)")
+        if self.policy == "ids" and not self.ids_file:
+            raise ValueError("forget policy 'ids' needs `ids_file` (one example id per line or a JSON list)")
 
 
 def read_indices_file(path: str | Path) -> list[int]:
@@ -89,6 +95,31 @@ def read_indices_file(path: str | Path) -> list[int]:
         return [int(v) for v in values]
     except (TypeError, ValueError) as err:
         raise ValueError(f"{path}: forget indices must be integers ({err})") from None
+
+
+def read_ids_file(path: str | Path) -> list[str]:
+    """Example ids (as strings) from one id per line (``#`` comments allowed) or a JSON list."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"forget ids file {str(path)!r} does not exist")
+    text = path.read_text().strip()
+    if text.startswith("["):
+        return [str(v) for v in json.loads(text)]
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def positions_of_ids(wanted: Sequence[str], ids: Sequence[str], where: str) -> list[int]:
+    """Positions in D of the examples whose id is in ``wanted``; every wanted id must be in D."""
+    position = {str(i): p for p, i in enumerate(ids)}
+    if len(position) < len(ids):
+        raise ValueError(f"example ids are not unique in D; ids cannot name the forget set ({where})")
+    missing = [i for i in wanted if i not in position]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} forget ids are not in D (unknown, or held out as D_v or by max_train): "
+            f"{missing[:10]} ({where})"
+        )
+    return [position[i] for i in wanted]
 
 
 def check_forget(indices: Sequence[int], n: int) -> np.ndarray:
@@ -111,7 +142,14 @@ def check_forget(indices: Sequence[int], n: int) -> np.ndarray:
     return uniq
 
 
-def select_forget(spec: ForgetSpec, labels: np.ndarray, num_labels: int, task: str, seed: int) -> np.ndarray:
+def select_forget(
+    spec: ForgetSpec,
+    labels: np.ndarray,
+    num_labels: int,
+    task: str,
+    seed: int,
+    ids: Callable[[], Sequence[str]] | None = None,
+) -> np.ndarray:
     """Sorted forget indices into D chosen by ``spec``.
 
     Args:
@@ -120,6 +158,7 @@ def select_forget(spec: ForgetSpec, labels: np.ndarray, num_labels: int, task: s
         num_labels: number of classes of the task.
         task: ``classification`` or ``regression`` (``class`` forgetting needs classes).
         seed: the forget seed.
+        ids: the ids of D's examples, in order (called for ``ids`` only).
     """
     n = len(labels)
     if spec.policy == "random":
@@ -133,4 +172,8 @@ def select_forget(spec: ForgetSpec, labels: np.ndarray, num_labels: int, task: s
         if bad:
             raise ValueError(f"classes {bad} do not exist; valid classes: 0..{num_labels - 1}")
         return check_forget(np.flatnonzero(np.isin(labels, spec.classes)), n)
+    if spec.policy == "ids":
+        if ids is None:
+            raise ValueError("forget policy 'ids' needs the examples' ids")
+        return check_forget(positions_of_ids(read_ids_file(spec.ids_file), ids(), spec.ids_file), n)
     return check_forget(read_indices_file(spec.indices_file), n)

@@ -41,7 +41,7 @@ def read_table(path: str | Path) -> list[dict[str, Any]]:
     return table.to_list()
 
 
-def _examples(rows: list[dict], columns: dict[str, str | None], where: str) -> list[dict]:
+def table_examples(rows: list[dict], columns: dict[str, str | None], where: str) -> list[dict]:
     missing = sorted({c for c in columns.values() if c is not None} - set(rows[0] if rows else ()))
     if missing:
         found = ", ".join(rows[0]) if rows else "no rows"
@@ -60,7 +60,7 @@ def _examples(rows: list[dict], columns: dict[str, str | None], where: str) -> l
     return out
 
 
-def _labels(examples: list[dict]) -> tuple[str, int, tuple[str, ...]]:
+def label_task(examples: list[dict]) -> tuple[str, int, tuple[str, ...]]:
     """(task, num_labels, label names); relabels string labels to 0..K-1 in place."""
     values = [e["label"] for e in examples]
     if all(isinstance(v, str) for v in values):
@@ -95,6 +95,7 @@ def csv_dataset(
     text: str = "text",
     text_pair: str | None = None,
     label: str = "label",
+    id: str | None = None,  # noqa: A002 - the option's name in configs
 ) -> DatasetSpec:
     """A text dataset from a table file.
 
@@ -106,21 +107,31 @@ def csv_dataset(
         text: the text column.
         text_pair: a second text column (sentence pairs, e.g. NLI), or None.
         label: the label column (strings, integers 0..K-1, or numbers for regression).
+        id: a column of example ids (forget policy ``ids``: a file of the ids to forget), or None.
     """
-    columns = {"text": text, "text_pair": text_pair, "label": label}
-    train = _examples(read_table(path), columns, Path(path).name)
+    columns = {"text": text, "text_pair": text_pair, "label": label, "id": id}
+    train = table_examples(read_table(path), columns, Path(path).name)
     if test_path is not None:
-        test = _examples(read_table(test_path), columns, Path(test_path).name)
+        test = table_examples(read_table(test_path), columns, Path(test_path).name)
     else:
         if not 0.0 < test_fraction < 1.0:
             raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
         held, kept = holdout(len(train), math.ceil(len(train) * test_fraction), split_seed, "csv_test")
         train, test = [train[i] for i in kept], [train[i] for i in held]
-    task, num_labels, names = _labels(train + test)  # one label map for both splits
+    task, num_labels, names = label_task(train + test)  # one label map for both splits
     # the files' content is part of the options, and so of θ*'s cache key: an edited file retrains
     files = {"sha256": _sha256(path), "test_sha256": _sha256(test_path) if test_path else None}
-    options = {"path": str(path), "test_path": test_path, "test_fraction": test_fraction,
-               "split_seed": split_seed, "text": text, "text_pair": text_pair, "label": label, **files}  # fmt: skip
+    options = {
+        "path": str(path),
+        "test_path": test_path,
+        "test_fraction": test_fraction,
+        "split_seed": split_seed,
+        "text": text,
+        "text_pair": text_pair,
+        "label": label,
+        **files,
+        **({"id": id} if id else {}),
+    }  # fmt: skip (no id: the cache key of earlier versions)
     return DatasetSpec(
         name="csv",
         train=train,
