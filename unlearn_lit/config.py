@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from unlearn_lit.eval.relearn import RelearnConfig
+from unlearn_lit.eval.tofu import TofuEvalConfig
 from unlearn_lit.loggers import LOGGERS
 from unlearn_lit.methods import parse_method
 from unlearn_lit.methods.options import method_options_class
@@ -30,7 +31,7 @@ class DataConfig:
         name: dataset registry name (digits, fashion_mnist, tweets, tweets_binary, sst2, mnli, qqp, stsb, cifar10,
             or your own data: csv (a CSV/TSV/JSONL/Parquet file; options path, text, label, ...) or
             imagefolder (options root with train/ and test/ class folders, image_size, grayscale)).
-        forget: forget policy: random, class or indices.
+        forget: forget policy: random, class, indices or split (the dataset's own: TOFU's forget01/05/10).
         forget_size: |D_f| for the random policy.
         forget_classes: classes to forget (class policy).
         forget_indices: file of indices into D (indices policy).
@@ -135,6 +136,7 @@ class RunConfig:
             progress bars; :class:`~unlearn_lit.runtime.Runtime`): ``--trainer.accelerator gpu``.
         relearn: run the relearning attack on every unlearned model, RT and the original (None = off).
         successive: successive-request runs (None = off).
+        tofu_eval: the TOFU evaluation of question-answer (``lm``) datasets (generation length, batch).
         threads: torch intra-op threads (None = torch's default). Tiny models run fastest with 1: on a
             busy 2-core machine 2 threads made a tiny-ViT training step 8x slower (spin-waiting).
     """
@@ -166,6 +168,7 @@ class RunConfig:
     threads: int | None = None
     relearn: RelearnConfig | None = None
     successive: SuccessiveConfig | None = None
+    tofu_eval: TofuEvalConfig = field(default_factory=TofuEvalConfig)
 
     def __post_init__(self) -> None:
         if self.recipe not in PRESETS:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-FORGET_POLICIES = ("random", "class", "indices")
+FORGET_POLICIES = ("random", "class", "indices", "split")
 
 
 def rng(seed: int, purpose: str) -> np.random.Generator:
@@ -50,7 +50,8 @@ class ForgetSpec:
         size: number of forget examples for ``random`` (the paper uses 128).
         classes: labels to forget for ``class``.
         indices_file: for ``indices``: one integer per line, a JSON list, or a JSON object with a
-            ``forget_indices`` list (the file :meth:`UnlearnDataModule.write_split` writes).
+            ``forget_indices`` list (the file :meth:`UnlearnDataModule.write_split` writes);
+            ``split``: the dataset's own forget split (TOFU's forget01/05/10, chosen by its options).
     """
 
     policy: str = "random"

@@ -74,6 +74,8 @@ class SelectionSets:
 
     @torch.inference_mode()
     def _logp(self, model: Backbone, batch: dict) -> Tensor:
+        if self.task == "lm":  # [B] answer log-likelihood: a [B, T, V] reference per batch would not fit
+            return -model.per_example_loss(batch).double()
         logits = model(batch)
         return F.log_softmax(logits.double(), -1) if self.task == "classification" else logits.double()
 
