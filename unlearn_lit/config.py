@@ -175,6 +175,8 @@ class RunConfig:
             raise ValueError(f"unknown recipe {self.recipe!r}; valid choices: {', '.join(PRESETS)}")
         if self.logger not in LOGGERS:
             raise ValueError(f"unknown logger {self.logger!r}; valid choices: {', '.join(LOGGERS)}")
+        if isinstance(self.tofu_eval, dict):
+            self.tofu_eval = build(TofuEvalConfig, self.tofu_eval, "tofu_eval")
         if isinstance(self.method_options, dict):  # Python callers may pass a plain mapping
             self.method_options = build(MethodOptions, self.method_options, "method_options")
         for name in self.methods:
