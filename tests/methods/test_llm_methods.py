@@ -62,3 +62,23 @@ def test_npo_with_rt_free_selection_on_qa_sets():
     assert [r["step"] for r in table][:1] == [0] and len(table) >= 3
     assert all(math.isfinite(r["forget_loss"]) and math.isfinite(r["val_loss"]) for r in table)
     assert result.info["reason"] and result.hparams["steps"] in {r["step"] for r in table}
+
+
+def test_parameter_fisher_on_the_answer_only_loss_equals_a_loop():
+    """The SO-type statistics (vmap per-example gradients, causal additive mask) on padded QA batches."""
+    from torch.utils.data import DataLoader
+
+    from tests.methods.test_fisher import loop_grads, unit_mask
+    from unlearn_lit.methods.fisher import ParamSelection, retain_fisher
+
+    bb = build_backbone("tiny_llama", tokenizer="chars", kv_heads=2, positions=258).double()
+    spec = build_datamodule("tofu_synthetic", forget="split", dataset_options=DATA).dataset
+    exs = [{**e, "index": i} for i, e in enumerate(spec.train[:6])]
+    masks = unit_mask(bb)
+    fisher = retain_fisher(
+        bb, DataLoader(exs, batch_size=4, collate_fn=bb.collate), ParamSelection(bb, masks), chunk_size=3
+    )
+    ref = loop_grads(bb, exs)  # each example collated alone: no padding
+    assert fisher.count == 6
+    for n, f in fisher.mean().items():
+        torch.testing.assert_close(f, ref[n].pow(2).mean(0)[masks[n]], rtol=1e-7, atol=1e-14)
