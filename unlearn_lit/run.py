@@ -81,6 +81,11 @@ def run(cfg: RunConfig, out: str | Path, callbacks: Sequence[Any] = ()) -> dict[
 def _prepare(cfg: RunConfig) -> tuple[Any, Any, MaskArtifact | None]:
     """Fails early: builds the data and one backbone (offline errors surface here), loads a saved mask."""
     dm = cfg.data.build()
+    if dm.dataset.task == "lm" and cfg.relearn is not None:
+        raise ValueError(
+            f"dataset {cfg.data.name!r} is question answering with a causal LM: the relearning attack scores "
+            "classifiers (forget accuracy) and is not available for it; set relearn to null"
+        )
 
     def factory():
         return build_backbone(cfg.backbone, num_labels=dm.dataset.num_labels, **cfg.backbone_options)

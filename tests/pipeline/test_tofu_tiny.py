@@ -60,3 +60,14 @@ def test_tofu_tiny_config_runs_end_to_end(tmp_path):
         and "model utility" in table
         and "| mape_gd |" in table.replace(" (did not unlearn)", "")
     )
+
+
+def test_relearning_attack_is_refused_for_qa_data(tmp_path):
+    from unlearn_lit.eval.relearn import RelearnConfig
+
+    cfg = dataclasses.replace(
+        load_config(ROOT / "configs/quickstart/tofu_tiny.yaml"), relearn=RelearnConfig(steps=2)
+    )
+    with pytest.raises(ValueError, match="relearning attack .* not available"):
+        run(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
