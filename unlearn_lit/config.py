@@ -12,6 +12,7 @@ from typing import Any
 
 from unlearn_lit.errors import unknown
 from unlearn_lit.eval.relearn import RelearnConfig
+from unlearn_lit.eval.tofu import TofuEvalConfig
 from unlearn_lit.loggers import LOGGERS
 from unlearn_lit.methods import parse_method
 from unlearn_lit.methods.options import method_options_class
@@ -34,7 +35,8 @@ class DataConfig:
             imagefolder (options root with train/ and test/ class folders, image_size, grayscale) or
             hf (a ``datasets`` hub id or local path; options path, config, split, test_split, text,
             image, label, id, ...)).
-        forget: forget policy: random, class, indices (a file of positions in D) or ids (a deletion
+        forget: forget policy: random, class, indices (a file of positions in D), split (the dataset's own: TOFU's
+            forget01/05/10) or ids (a deletion
             request: a file of example ids, the dataset's ``id`` column or else pool positions).
         forget_size: |D_f| for the random policy.
         forget_classes: classes to forget (class policy).
@@ -145,6 +147,7 @@ class RunConfig:
             progress bars; :class:`~unlearn_lit.runtime.Runtime`): ``--trainer.accelerator gpu``.
         relearn: run the relearning attack on every unlearned model, RT and the original (None = off).
         successive: successive-request runs (None = off).
+        tofu_eval: the TOFU evaluation of question-answer (``lm``) datasets (generation length, batch).
         threads: torch intra-op threads (None = torch's default). Tiny models run fastest with 1: on a
             busy 2-core machine 2 threads made a tiny-ViT training step 8x slower (spin-waiting).
     """
@@ -177,12 +180,15 @@ class RunConfig:
     threads: int | None = None
     relearn: RelearnConfig | None = None
     successive: SuccessiveConfig | None = None
+    tofu_eval: TofuEvalConfig = field(default_factory=TofuEvalConfig)
 
     def __post_init__(self) -> None:
         if self.recipe not in PRESETS:
             raise ValueError(unknown("recipe", self.recipe, PRESETS))
         if self.logger not in LOGGERS:
             raise ValueError(unknown("logger", self.logger, LOGGERS))
+        if isinstance(self.tofu_eval, dict):
+            self.tofu_eval = build(TofuEvalConfig, self.tofu_eval, "tofu_eval")
         if isinstance(self.method_options, dict):  # Python callers may pass a plain mapping
             self.method_options = build(MethodOptions, self.method_options, "method_options")
         if isinstance(self.repair, dict):

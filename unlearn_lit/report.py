@@ -62,6 +62,28 @@ def environment(seed: int) -> dict[str, Any]:
     }
 
 
+LM_COLUMNS = ("forget_rouge", "forget_quality", "model_utility")
+
+
+def lm_markdown_table(rows: dict[str, dict[str, Any]], failed: dict[str, str]) -> str:
+    """TOFU rows (METHOD.md §9): forget ROUGE-L, forget quality, model utility, time, params updated."""
+    head = ("| method | forget ROUGE | forget quality | model utility | time (s) | params updated |\n"
+            "|---|---|---|---|---|---|\n")  # fmt: skip
+    lines, notes = [], []
+    for name, r in rows.items():
+        fq = "–" if r.get("forget_quality") is None else f"{r['forget_quality']:.3g}"
+        frac = r["params_updated"] / max(r["params_total"], 1)
+        label = name
+        if r.get("unlearned") is False:
+            label = f"{name} (did not unlearn)"
+            notes.append(f"- {name} did not unlearn: {r.get('unlearn_note', '')}")
+        lines.append(f"| {label} | {r['forget_rouge']:.3f} | {fq} | {r['model_utility']:.3f} | "
+                     f"{r['time_s']:.1f} | {r['params_updated']} ({100 * frac:.1f}%) |")  # fmt: skip
+    lines += [f"| {name} | failed: {why[:80]} | | | | |" for name, why in failed.items()]
+    table = head + "".join(line + "\n" for line in lines)
+    return table + ("\n" + "\n".join(notes) + "\n" if notes else "")
+
+
 def markdown_table(rows: dict[str, dict[str, Any]], failed: dict[str, str]) -> str:
     """UA / RA / TA / MIA / Avg.Gap in percent, the oracle's Avg.Gap (headroom), time, parameters updated.
 
@@ -72,6 +94,8 @@ def markdown_table(rows: dict[str, dict[str, Any]], failed: dict[str, str]) -> s
         "| method | UA | RA | TA | MIA | Avg.Gap | oracle Avg.Gap | time (s) | params updated |\n"
         "|---|---|---|---|---|---|---|---|---|\n"
     )
+    if any("model_utility" in r for r in rows.values()):
+        return lm_markdown_table(rows, failed)
     lines, notes = [], []
     for name, r in rows.items():
         pct = [f"{100 * r[k]:.2f}" if r.get(k) is not None else "–"
@@ -106,14 +130,16 @@ def write_report(directory: Path, summary: dict[str, Any], title: str) -> None:
     atomic_write(directory / "metrics.json", json.dumps(summary, indent=2, default=str))
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(("method", *COLUMNS))
+    lm = any("model_utility" in r for r in summary["methods"].values())
+    columns = (*LM_COLUMNS, *COLUMNS) if lm else COLUMNS
+    writer.writerow(("method", *columns))
     for name, r in summary["methods"].items():
-        writer.writerow((name, *(r[c] for c in COLUMNS)))
+        writer.writerow((name, *(r[c] for c in columns)))
     atomic_write(directory / "results.csv", buf.getvalue())
     table = markdown_table(summary["methods"], summary["failed"])
-    atomic_write(
-        directory / "results.md", f"# {title}\n\nAll numbers in percent; Avg.Gap is to RT.\n\n{table}"
-    )
+    note = ("Forget quality: KS-test p-value against RT's forget truth ratios; model utility: harmonic "
+            "mean of nine (METHOD.md §9)." if lm else "All numbers in percent; Avg.Gap is to RT.")  # fmt: skip
+    atomic_write(directory / "results.md", f"# {title}\n\n{note}\n\n{table}")
     atomic_write(directory / "config.yaml", yaml.safe_dump(summary["config"], sort_keys=False))
     print(table)  # the product's main output: the comparison table
 

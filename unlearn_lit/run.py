@@ -28,6 +28,7 @@ from unlearn_lit.config import RunConfig
 from unlearn_lit.eval.cost import CostTracker
 from unlearn_lit.eval.metrics import avg_gap, evaluate
 from unlearn_lit.eval.relearn import plot_relearn, relearn_curves
+from unlearn_lit.eval.tofu import TofuEvaluator
 from unlearn_lit.loggers import RunLoggers, offline_runs
 from unlearn_lit.masks.artifact import MaskArtifact
 from unlearn_lit.masks.objectives import maskable_kinds, random_scores, select_units
@@ -80,6 +81,11 @@ def prepare(cfg: RunConfig) -> tuple[Any, Any, MaskArtifact | None]:
         if path is not None and not Path(path).expanduser().exists():
             raise FileNotFoundError(f"{what} {path} does not exist")
     dm = cfg.data.build()
+    if dm.dataset.task == "lm" and cfg.relearn is not None:
+        raise ValueError(
+            f"dataset {cfg.data.name!r} is question answering with a causal LM: the relearning attack scores "
+            "classifiers (forget accuracy) and is not available for it; set relearn to null"
+        )
 
     def factory():
         return build_backbone(cfg.backbone, num_labels=dm.dataset.num_labels, **cfg.backbone_options)
@@ -139,15 +145,25 @@ def _run(
              for w, m in (("original", original), ("rt", retrain)) if m is not None}  # fmt: skip
     dm.bind(original)
     ev = dict(retain_subsample=cfg.eval_retain_subsample, seed=cfg.seed)
-    rt_metrics = evaluate(retrain, dm, **ev) if retrain is not None else None
+    lm = dm.dataset.task == "lm"  # question answering with a causal LM: TOFU's metrics (METHOD.md §9)
+    score = (
+        TofuEvaluator(dm.dataset.eval_sets, cfg.tofu_eval)
+        if lm
+        else functools.partial(evaluate, datamodule=dm, **ev)
+    )
+    row = _row_lm if lm else table_row
+    rt_metrics = score(retrain) if retrain is not None else None
+    if lm and retrain is not None:  # forget quality compares every model's forget truth ratios with RT's
+        score.reference = score.last_truth_ratios
+        rt_metrics["forget/quality"] = 1.0
     layout = unit_layout(original)
     params = dict(original.named_parameters())
     total = sum(p.numel() for p in params.values())
     rows: dict[str, dict[str, Any]] = {}
-    original_metrics = evaluate(original, dm, **ev)
-    rows["original"] = table_row(original_metrics, rt_metrics, 0.0, 0, total)
+    original_metrics = score(original)
+    rows["original"] = row(original_metrics, rt_metrics, 0.0, 0, total)
     if retrain is not None:
-        rows["rt"] = table_row(rt_metrics, rt_metrics, times["rt"], total, total)
+        rows["rt"] = row(rt_metrics, rt_metrics, times["rt"], total, total)
 
     masks: dict[str, Any] = {}
     artifact: MaskArtifact | None = None
@@ -201,7 +217,7 @@ def _run(
         # picklable (spawned fine-tuning processes carry it in the selection callback)
         headroom = (
             Headroom(rt_metrics, functools.partial(evaluate, datamodule=dm, **ev))
-            if cfg.headroom and rt_metrics is not None
+            if cfg.headroom and rt_metrics is not None and not lm  # Avg.Gap is not a TOFU metric
             else None
         )
         inputs = UnlearnInputs(original, dm, layout, masks.get(source), seed=cfg.seed, headroom=headroom,
@@ -218,7 +234,7 @@ def _run(
                     unrepaired, result = result.model, repair(inputs, result, cfg.repair, rule)
             result.model.to(device)
             seconds = record["seconds"] + (phase1_s if source == "mape" else 0.0)
-            metrics = evaluate(result.model, dm, **ev)
+            metrics = score(result.model)
             bad = [k for k, v in metrics.items() if not math.isfinite(v) and "class" not in k]
             if bad:
                 raise FloatingPointError(f"non-finite metrics after unlearning: {bad}")
@@ -227,7 +243,7 @@ def _run(
             failed[name] = f"{type(err).__name__}: {err}"
             continue
         updated = changed_entries(original, result.model)
-        rows[name] = table_row(metrics, rt_metrics, seconds, updated, total, record["peak_memory_bytes"])
+        rows[name] = row(metrics, rt_metrics, seconds, updated, total, record["peak_memory_bytes"])
         rows[name]["cost"] = _cost(result.info, phase1_s if source == "mape" else 0.0)
         did, why = verdict(updated, metrics, original_metrics, result.info)
         rows[name].update(unlearned=did, unlearn_note=why, oracle_avg_gap=result.info.get("oracle_avg_gap"))
@@ -255,9 +271,9 @@ def _run(
             if model is None:  # finished before the run was interrupted: read back
                 rows[name], hparams[name] = rec["row"], rec["hparams"]
                 continue
-            metrics = evaluate(model, dm, **ev)
-            row = table_row(metrics, rt_metrics, rec["seconds"], changed_entries(original, model), total)
-            kept = rundir.record(name, {"row": row, "hparams": {"requests": rec["requests"]}})
+            metrics = score(model)
+            done = row(metrics, rt_metrics, rec["seconds"], changed_entries(original, model), total)
+            kept = rundir.record(name, {"row": done, "hparams": {"requests": rec["requests"]}})
             rows[name], hparams[name] = kept["row"], kept["hparams"]
     relearn = None
     if cfg.relearn is not None:
@@ -400,6 +416,30 @@ def table_row(
         "time_s": seconds,
         "unlearned": None,  # set for unlearning methods (False: kept θ* or changed no metric)
         "oracle_avg_gap": None,  # the best candidate's Avg.Gap to RT (analysis; needs RT)
+        "peak_mem_mb": peak_bytes / 2**20,
+        "params_updated": updated,
+        "params_total": total,
+        "metrics": metrics,
+    }
+
+
+def _row_lm(
+    metrics: dict[str, float],
+    rt: dict[str, float] | None,
+    seconds: float,
+    updated: int,
+    total: int,
+    peak_bytes: int = 0,
+) -> dict[str, Any]:
+    """A TOFU row (METHOD.md §9): forget ROUGE, forget quality (needs RT), model utility, cost."""
+    return {
+        **{k: None for k in ("forget_acc", "retain_acc", "test_acc", "mia", "mia_efficacy", "avg_gap")},
+        "forget_rouge": metrics["forget/rouge"],
+        "forget_quality": metrics.get("forget/quality"),  # absent without RT
+        "model_utility": metrics["model_utility"],
+        "time_s": seconds,
+        "unlearned": None,
+        "oracle_avg_gap": None,
         "peak_mem_mb": peak_bytes / 2**20,
         "params_updated": updated,
         "params_total": total,

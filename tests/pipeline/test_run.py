@@ -153,6 +153,8 @@ def test_every_shipped_config_parses_and_builds(path, tmp_path):
         "roberta_large",
         "vit_base",
     )
+    if cfg.backbone == "smollm2_135m":  # offline, but a 135M model: its quickstart is not a unit test
+        pytest.skip(f"{path.name}: loads SmolLM2-135M; parsed and validated only")
     if online_data or online_model:
         pytest.skip(
             f"{path.name}: needs the network ({cfg.data.name} / {cfg.backbone}); parsed and validated only"

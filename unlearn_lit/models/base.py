@@ -5,7 +5,8 @@ Every LightningModule in unlearn_lit talks to a model only through :class:`Backb
 - ``backbone(batch)`` returns logits: ``[B, C]`` for classification, ``[B]`` for regression,
   ``[B, T, V]`` for causal language models;
 - ``backbone.per_example_loss(batch)`` returns the per-example loss ``[B]`` (cross-entropy, squared
-  error, or the mean next-token cross-entropy of each sequence);
+  error, or the mean next-token cross-entropy of each sequence -- of its answer tokens only when the
+  batch has token ``labels`` ``[B, T]``, question tokens being -100);
 - ``backbone.collate(examples)`` turns raw examples from a dataset (``{"text": ..., "label": ...}`` or
   ``{"image": ..., "label": ...}``) into a batch, so tokenization and image transforms are bound late,
   by the backbone, never copied into data configs.
@@ -24,6 +25,7 @@ from torch import Tensor, nn
 
 TASKS = ("classification", "regression", "lm")
 INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids", "pixel_values")
+IGNORE = -100  # token label that takes no part in the loss (question and padding tokens)
 
 
 class Backbone(nn.Module):
@@ -78,11 +80,20 @@ def per_example_loss(logits: Tensor, batch: dict[str, Tensor], task: str) -> Ten
         return F.cross_entropy(logits, batch["labels"], reduction="none")
     if task == "regression":
         return (logits - batch["labels"].to(logits.dtype)) ** 2
-    # Causal LM: predict token t+1 from tokens <= t; padding (attention_mask 0) does not count.
+    # Causal LM: predict token t+1 from tokens <= t. With token labels [B, T] (question-answer batches,
+    # METHOD.md §9) only the answer tokens count: question and padding tokens are IGNORE (-100); without
+    # them every non-padding token does (attention_mask 0 does not count).
     ids = batch["input_ids"]
-    mask = batch.get("attention_mask", torch.ones_like(ids))
-    token_loss = F.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:], reduction="none")  # [B, T-1]
-    weight = mask[:, 1:].to(token_loss.dtype)
+    labels = batch.get("labels")
+    if labels is not None and labels.dim() == 2:
+        target = labels[:, 1:]
+        weight = target != IGNORE
+        target = target.masked_fill(~weight, 0)
+    else:
+        target = ids[:, 1:]
+        weight = batch.get("attention_mask", torch.ones_like(ids))[:, 1:].bool()
+    token_loss = F.cross_entropy(logits[:, :-1].transpose(1, 2), target, reduction="none")  # [B, T-1]
+    weight = weight.to(token_loss.dtype)
     return (token_loss * weight).sum(1) / weight.sum(1).clamp_min(1.0)
 
 

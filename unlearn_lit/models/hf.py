@@ -17,6 +17,7 @@ import transformers as tf
 
 from unlearn_lit.families import family_of
 from unlearn_lit.models.base import Backbone, TextCollate
+from unlearn_lit.models.qa import QACollate
 
 
 def minilm_path() -> Path:
@@ -45,7 +46,10 @@ def _task_for(num_labels: int, task: str | None) -> str:
 def _wrap(net: tf.PreTrainedModel, task: str, num_labels: int, tokenizer: Any, name: str, max_length: int):
     family = family_of(net.config.model_type).name  # unsupported types fail here, naming the supported
     label_dtype = torch.float32 if task == "regression" else torch.long
-    collate = TextCollate(tokenizer, max_length=max_length, label_dtype=label_dtype)
+    if task == "lm":  # question-answer examples get answer-only labels (METHOD.md §9)
+        collate = QACollate(tokenizer, max_length=max_length)
+    else:
+        collate = TextCollate(tokenizer, max_length=max_length, label_dtype=label_dtype)
     return Backbone(net, family, task, num_labels, collate, name=name)
 
 
@@ -93,10 +97,31 @@ def minilm(num_labels: int = 2, task: str | None = None, max_length: int = 128, 
 TINY = dict(hidden=32, heads=4, layers=2, intermediate=64, positions=130)
 
 
-def tiny(family: str, num_labels: int = 2, task: str | None = None, seed: int = 0, **sizes: int) -> Backbone:
-    """A tiny random-init model of ``family`` (for tests and smoke runs); sizes override :data:`TINY`."""
+TINY_TOKENIZERS = ("minilm", "chars")
+
+
+def tiny(
+    family: str,
+    num_labels: int = 2,
+    task: str | None = None,
+    seed: int = 0,
+    tokenizer: str = "minilm",
+    **sizes: int,
+) -> Backbone:
+    """A tiny random-init model of ``family`` (for tests and smoke runs); sizes override :data:`TINY`.
+
+    ``tokenizer``: ``minilm`` (MiniLM's WordPiece, 30,522 tokens) or ``chars`` (one token per
+    character, :mod:`unlearn_lit.models.char_tokenizer`: a tiny decoder's output layer becomes cheap).
+    """
     s = {**TINY, **sizes}
-    tok = load_tokenizer(str(minilm_path()))
+    if tokenizer not in TINY_TOKENIZERS:
+        raise ValueError(f"unknown tiny tokenizer {tokenizer!r}; valid choices: {', '.join(TINY_TOKENIZERS)}")
+    if tokenizer == "chars":
+        from unlearn_lit.models.char_tokenizer import char_tokenizer
+
+        tok = char_tokenizer()
+    else:
+        tok = load_tokenizer(str(minilm_path()))
     vocab, pad = tok.vocab_size, tok.pad_token_id
     task = _task_for(num_labels, task)
     common: dict[str, Any] = dict(vocab_size=vocab, pad_token_id=pad)
@@ -154,4 +179,5 @@ def tiny(family: str, num_labels: int = 2, task: str | None = None, seed: int = 
     auto = tf.AutoModelForCausalLM if task == "lm" else tf.AutoModelForSequenceClassification
     net = auto.from_config(cfg)
     num_labels = vocab if task == "lm" else num_labels
-    return _wrap(net, task, num_labels, tok, f"tiny_{family}", s["positions"] - 2)
+    name = f"tiny_{family}" if tokenizer == "minilm" else f"tiny_{family}_{tokenizer}"
+    return _wrap(net, task, num_labels, tok, name, s["positions"] - 2)

@@ -90,6 +90,8 @@ PRESETS: dict[str, TrainRecipe] = {
     # vit_digits on digits, 2 CPU cores, one thread: 0.936-0.950 test accuracy (seeds 0-2) in ~15-25 s
     # MiniLM on 4,000 3-class tweets: 0.774 test accuracy (lr 5e-5 underfits: 0.760), ~15 min on 1 CPU thread
     "minilm": TrainRecipe(lr=1e-4, epochs=3, batch_size=32, schedule="linear", warmup=0.1),
+    # TOFU (METHOD.md §9): the paper's fine-tuning of the chat model on the QA pairs
+    "tofu": TrainRecipe(lr=1e-5, weight_decay=0.01, epochs=5, batch_size=32, schedule="linear", warmup=0.2),
     "vit_small": TrainRecipe(
         lr=2e-3, weight_decay=0.05, epochs=20, batch_size=64, schedule="cosine", warmup=0.05
     ),

@@ -82,8 +82,10 @@ class SelectionSets:
         losses, kept, correct, labels = [], [], [], []
         for batch in batches:
             logits = model(batch)
-            if outputs is not None:
-                outputs.append(logits)
+            if (
+                outputs is not None
+            ):  # LLMs: the [B] answer log-likelihood (a [B, T, V] reference would not fit)
+                outputs.append(-model.per_example_loss(batch, logits) if self.task == "lm" else logits)
             losses.append(model.per_example_loss(batch, logits).double())
             labels.append(batch["labels"].reshape(len(losses[-1]), -1)[:, 0].double())
             if self.task == "classification":
