@@ -248,7 +248,7 @@ def _run(
         did, why = verdict(updated, metrics, original_metrics, result.info)
         rows[name].update(unlearned=did, unlearn_note=why, oracle_avg_gap=result.info.get("oracle_avg_gap"))
         if unrepaired is not None:  # the method alone, for comparison (evaluated outside its time)
-            alone = table_row(evaluate(unrepaired.to(device), dm, **ev), rt_metrics, 0.0, 0, total)
+            alone = row(score(unrepaired.to(device)), rt_metrics, 0.0, 0, total)
             rows[name]["before_repair"] = {k: alone[k] for k in ("forget_acc", "retain_acc", "test_acc", "mia",
                                                                  "avg_gap")}  # fmt: skip
             rows[name]["repair_steps"] = result.hparams["repair_steps"]

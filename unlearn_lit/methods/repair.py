@@ -28,7 +28,6 @@ from torch import Tensor, nn
 from unlearn_lit.methods.base import MethodResult, UnlearnInputs
 from unlearn_lit.methods.finetune import FinetuneConfig, finetune, selection_sets
 from unlearn_lit.methods.losses import repair_loss
-from unlearn_lit.selection.headroom import oracle_summary
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +98,9 @@ def repair(inputs: UnlearnInputs, result: MethodResult, cfg: RepairConfig, rule:
         "table": repaired.candidates,
         **{k: info[k] for k in info if k.startswith("time_")},
     }
-    oracle = oracle_summary([{"oracle/avg_gap": v} for v in _oracles(result.info, info)])
-    if oracle:  # the best candidate evaluated, repair included (analysis)
-        merged["oracle_avg_gap"] = oracle["oracle_avg_gap"]
+    oracles = [v for v in (result.info.get("oracle_avg_gap"), info.get("oracle_avg_gap")) if v is not None]
+    if oracles:  # the best candidate evaluated, repair included (analysis)
+        merged["oracle_avg_gap"] = min(oracles)
     candidates = result.candidates + [{**r, "stage": "repair"} for r in repaired.candidates]
     return MethodResult(repaired.model, hparams=hparams, candidates=candidates, info=merged)
 
@@ -116,9 +115,3 @@ def changed_masks(original: nn.Module, model: nn.Module) -> dict[str, Tensor]:
         if diff.any():
             out[name] = diff
     return out
-
-
-def _oracles(method_info: dict[str, Any], repair_info: dict[str, Any]) -> list[float]:
-    return [
-        v for v in (method_info.get("oracle_avg_gap"), repair_info.get("oracle_avg_gap")) if v is not None
-    ]
