@@ -58,7 +58,11 @@ def test_so_under_ddp_selects_the_same_step_and_update(masked):
     cfg = SOConfig(fisher_examples=32, selection_retain=32, selection_val=16, batch_size=4, chunk_size=4)
     one = METHODS.get("so").run(inputs, cfg)
     two = METHODS.get("so").run(dataclasses.replace(inputs, runtime=TWO), cfg)
-    assert two.hparams == one.hparams  # the same candidate (τ, c): read from the same grid
+    # the same candidate (τ, c) from the same grid; η and λ are derived from the statistics, whose sums
+    # over two processes differ from one process's in the last bits (float64)
+    assert two.hparams.keys() == one.hparams.keys()
+    for key, value in one.hparams.items():
+        assert two.hparams[key] == (pytest.approx(value, rel=1e-9) if isinstance(value, float) else value), key
     assert [r["value"] for r in two.candidates] == [r["value"] for r in one.candidates]
     after = dict(two.model.named_parameters())
     for n, p in one.model.named_parameters():
