@@ -62,7 +62,8 @@ def test_so_under_ddp_selects_the_same_step_and_update(masked):
     # over two processes differ from one process's in the last bits (float64)
     assert two.hparams.keys() == one.hparams.keys()
     for key, value in one.hparams.items():
-        assert two.hparams[key] == (pytest.approx(value, rel=1e-9) if isinstance(value, float) else value), key
+        expected = pytest.approx(value, rel=1e-9) if isinstance(value, float) else value
+        assert two.hparams[key] == expected, key
     assert [r["value"] for r in two.candidates] == [r["value"] for r in one.candidates]
     after = dict(two.model.named_parameters())
     for n, p in one.model.named_parameters():
