@@ -51,7 +51,7 @@ class FinetuneConfig:
     """Hyperparameters shared by the fine-tuning methods (paper settings: AdamW, weight decay 0.01).
 
     Attributes:
-        optim: optimizer, full-parameter learning rate (None: :func:`~unlearn_lit.methods.finetune.auto_lr` of the model size; the
+        optim: optimizer, full-parameter learning rate (None: :func:`auto_lr` of the model size; the
             paper uses 1e-5 for BERT-size models), weight decay and schedule.
         masked_lr: learning rate when a mask source restricts the update (``inputs.param_mask``; paper:
             2e-4 to 3e-4); None = 20 × the full-parameter learning rate.
@@ -68,7 +68,7 @@ class FinetuneConfig:
         lr_retries: reruns at a tenth of the learning rate when the step is too coarse (the first
             checkpoint broke the guard, or the forget set passed its target within the first quarter of
             the checkpoints), at ten times it when every checkpoint kept the guard without moving;
-            always in one direction; the rule chooses among the attempts (:func:`~unlearn_lit.methods.finetune.lr_retry_factor`).
+            always in one direction; the rule chooses among the attempts (:func:`lr_retry_factor`).
         patience: evaluations to continue once the forget set passed its target (None = no early stop).
         selection_retain: size of the retain slice of the selection sets.
         selection_val: examples of D_v in the selection sets.
