@@ -11,9 +11,11 @@ previous one wrote::
     report    finished runs compared (own parser)      -> DIR/report.html, report.md, figures
 
 The arguments are generated from the config by jsonargparse (``--help``, ``--print_config``, YAML).
-The command is read first and only its parser is built: ``python -m unlearn_lit --help`` imports no
-torch. User errors (unknown keys or choices, wrong types, missing files) are one line, with a "did you
-mean" for typos; Ctrl-C is one line too, and the interrupted run continues with ``--resume``.
+The command is read first and only its parser is built, and the config is parsed and validated before
+torch is imported (:mod:`unlearn_lit.config` is torch-free): ``--help``, ``<command> --help`` and a
+config error answer in about half a second; only the command's handler imports torch. User errors
+(unknown keys or choices, wrong types, missing files) are one line, with a "did you mean" for typos;
+Ctrl-C is one line too, and the interrupted run continues with ``--resume``.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ ALIASES = {"run": "compare"}
 
 @functools.cache  # building the config's arguments takes about a second; parsing leaves the parser as is
 def command_parser(name: str) -> ArgumentParser:
-    """The parser of one command (``run`` is ``compare``), built once per process (imports torch)."""
+    """The parser of one command (``run`` is ``compare``), built once per process (no torch)."""
     return new_command_parser(name)
 
 

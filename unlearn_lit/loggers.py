@@ -17,7 +17,7 @@ from typing import Any
 from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.utilities import rank_zero_only
 
-LOGGERS = ("csv", "wandb")
+from unlearn_lit.config.names import LOGGERS  # noqa: F401  (re-exported)
 
 
 class PrefixLogger(Logger):

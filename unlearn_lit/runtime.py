@@ -32,14 +32,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import torch
+# torch is imported where it is used: the CLI validates a run's config (this dataclass included) without
+# importing it. Not under TYPE_CHECKING either: jsonargparse runs those imports to resolve annotations.
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
 PRECISIONS = ("32-true", "32", "64-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true")
 
 
-def device_for(accelerator: str) -> torch.device:
-    """``cuda`` for ``gpu``/``cuda``, and for ``auto`` when a GPU is present; else ``cpu``."""
+def device_for(accelerator: str) -> Any:
+    """The ``torch.device``: ``cuda`` for ``gpu``/``cuda``, and for ``auto`` when a GPU is present; else ``cpu``."""
+    import torch
+
     if accelerator not in ACCELERATORS:
         raise ValueError(f"unknown accelerator {accelerator!r}; valid choices: {', '.join(ACCELERATORS)}")
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
@@ -122,11 +125,13 @@ class Runtime:
         """Processes of the data-parallel phases (``devices: auto`` counts the visible GPUs)."""
         devices = self.devices
         if devices == "auto":
+            import torch
+
             devices = torch.cuda.device_count() if self.device().type == "cuda" else 1
         return max(int(devices), 1) * self.num_nodes
 
-    def device(self) -> torch.device:
-        """The root device of the one-process phases (the first GPU when the accelerator is one)."""
+    def device(self) -> Any:
+        """The root ``torch.device`` of the one-process phases (the first GPU when the accelerator is one)."""
         return device_for(self.accelerator)
 
     def trainer_kwargs(
@@ -147,6 +152,8 @@ class Runtime:
             # Spawned workers receive the datasets by pickling. With torch's default file-descriptor
             # sharing, numpy-backed example tensors failed to rebuild ("unable to resize file");
             # shared-memory files work.
+            import torch.multiprocessing
+
             torch.multiprocessing.set_sharing_strategy("file_system")
         kwargs: dict[str, Any] = {
             "accelerator": self.accelerator,

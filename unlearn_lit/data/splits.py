@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-FORGET_POLICIES = ("random", "class", "indices", "ids", "split")
+from unlearn_lit.config.names import FORGET_POLICIES
 
 
 def rng(seed: int, purpose: str) -> np.random.Generator:

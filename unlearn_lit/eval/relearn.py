@@ -13,7 +13,6 @@ import math
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,44 +22,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
+from unlearn_lit.config.phases import RELEARN_OPTIMIZERS as OPTIMIZERS  # noqa: F401  (re-exported)
+from unlearn_lit.config.phases import RelearnConfig
 from unlearn_lit.models.base import Backbone
-
-OPTIMIZERS = ("sgd", "adam", "adamw")
-
-
-@dataclass
-class RelearnConfig:
-    """The attack.
-
-    Attributes:
-        fraction: fraction of D_f the attacker fine-tunes on (seeded); the rest is held out.
-        steps: optimizer steps k.
-        lr: learning rate.
-        optimizer: ``sgd`` (momentum 0.9), ``adam`` or ``adamw``.
-        weight_decay: weight decay of the optimizer.
-        batch_size: examples per step (cycling through the attacked part, reshuffled each pass).
-        eval_batch_size: batch size of the per-step evaluation.
-        seed: seed of the attacked part, the batch order and dropout.
-    """
-
-    fraction: float = 0.5
-    steps: int = 20
-    lr: float = 1e-4
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    batch_size: int = 16
-    eval_batch_size: int = 128
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; valid choices: {', '.join(OPTIMIZERS)}")
-        if not 0.0 < self.fraction <= 1.0:
-            raise ValueError(f"fraction must lie in (0, 1], got {self.fraction}")
-        if self.steps < 0 or self.lr <= 0 or self.batch_size < 1:
-            raise ValueError(
-                f"need steps >= 0, lr > 0, batch_size >= 1; got {self.steps}, {self.lr}, {self.batch_size}"
-            )
 
 
 def _optimizer(params, cfg: RelearnConfig) -> torch.optim.Optimizer:

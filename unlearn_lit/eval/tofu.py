@@ -18,13 +18,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from scipy import stats
 
+from unlearn_lit.config.phases import TofuEvalConfig
 from unlearn_lit.models.base import Backbone
 
 log = logging.getLogger(__name__)
@@ -130,19 +130,6 @@ def generate_answers(
     finally:
         backbone.train(was_training)
     return answers
-
-
-@dataclass
-class TofuEvalConfig:
-    """Options of the TOFU evaluation.
-
-    Attributes:
-        max_new_tokens: tokens generated per answer for ROUGE-L (TOFU: 200).
-        batch_size: questions per forward / generation batch.
-    """
-
-    max_new_tokens: int = 200
-    batch_size: int = 32
 
 
 class TofuEvaluator:

@@ -25,10 +25,9 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from unlearn_lit.config.names import KINDS, MASKABLE, check_sparsity, maskable_kinds  # noqa: F401  (re-exported)
 from unlearn_lit.registry import Registry
 
-KINDS: tuple[str, ...] = ("head", "filter")
-MASKABLE: dict[str, tuple[str, ...]] = {"heads": ("head",), "filters": ("filter",), "both": KINDS}
 Budget = Literal["per_kind", "joint"]
 Select = Literal["top", "bottom"]
 FisherScale = Literal["mean", "sum"]
@@ -64,12 +63,6 @@ def check_per_kind(
     if like is not None and set(like) != set(tensors):
         raise ValueError(f"{name} has kinds {sorted(tensors)}; expected {sorted(like)}")
     return dict(tensors)
-
-
-def maskable_kinds(types: str) -> tuple[str, ...]:
-    """Maps the config choice ``"heads" | "filters" | "both"`` to the kinds it makes maskable."""
-    _check_choice("maskable types", types, MASKABLE)
-    return MASKABLE[types]
 
 
 def mlr_scores(
@@ -219,12 +212,6 @@ def objective_options(name: str, available: Mapping[str, object]) -> dict[str, o
     objective = OBJECTIVES.get(name)
     takes = set(inspect.signature(objective.score).parameters) - set(objective.statistics)
     return {k: v for k, v in available.items() if k in takes}
-
-
-def check_sparsity(sparsity: float) -> None:
-    """Raises ValueError unless ``0 <= sparsity < 1`` (S = fraction of frozen units)."""
-    if not isinstance(sparsity, (int, float)) or not 0.0 <= sparsity < 1.0:
-        raise ValueError(f"sparsity (fraction of frozen units) must be in [0, 1); got {sparsity!r}")
 
 
 def num_selected(num_units: int, sparsity: float) -> int:

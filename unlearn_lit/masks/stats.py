@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from unlearn_lit.config.names import GRANULARITIES
 from unlearn_lit.models.base import Backbone
 from unlearn_lit.units.layout import KINDS, UnitLayout
 
@@ -66,7 +67,7 @@ class MaskStatistics:
         granularity: ``example`` or ``batch`` rows.
     """
 
-    GRANULARITIES = ("example", "batch")
+    GRANULARITIES = GRANULARITIES  # the config's choices (unlearn_lit.config.names)
 
     def __init__(self, shapes: dict[str, tuple[int, int]], row_indices: Tensor, granularity: str = "example"):
         if granularity not in self.GRANULARITIES:

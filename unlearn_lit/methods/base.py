@@ -19,14 +19,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from unlearn_lit.errors import UnlearningFailed, unknown  # noqa: F401  (UnlearningFailed: re-exported)
+from unlearn_lit.config.methods import parse_method  # noqa: F401  (re-exported)
+from unlearn_lit.config.names import MASK_SOURCES  # noqa: F401  (re-exported)
+from unlearn_lit.errors import UnlearningFailed  # noqa: F401  (re-exported)
 from unlearn_lit.models.base import Backbone
-from unlearn_lit.registry import Registry, UnknownNameError
+from unlearn_lit.registry import Registry
 from unlearn_lit.runtime import Runtime
 from unlearn_lit.selection.sets import selection_sets
 from unlearn_lit.units.layout import UnitLayout
-
-MASK_SOURCES = ("none", "mape", "random", "salun")
 
 
 @dataclass(frozen=True)
@@ -50,20 +50,6 @@ def register(name: str, config: type, finetunes: bool = True):
         return run
 
     return deco
-
-
-def parse_method(name: str) -> tuple[str, str]:
-    """``"mape_so"`` -> ``("so", "mape")``; ``"ga"`` -> ``("ga", "none")``; errors list valid names."""
-    for source in MASK_SOURCES[1:]:
-        if name.startswith(source + "_") and name[len(source) + 1 :] in METHODS:
-            return name[len(source) + 1 :], source
-    if name not in METHODS:
-        names = [f"{s}_{m}" if s != "none" else m for s in MASK_SOURCES for m in METHODS.names()]
-        listed = (
-            f"{', '.join(METHODS.names())}, each also as <source>_<method> with source in {MASK_SOURCES[1:]}"
-        )
-        raise UnknownNameError(unknown("method", name, names, listed=listed))
-    return name, "none"
 
 
 @dataclass

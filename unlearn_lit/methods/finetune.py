@@ -22,7 +22,7 @@ import math
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +31,10 @@ from lightning.pytorch.utilities import CombinedLoader
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from unlearn_lit.config.finetune import FinetuneConfig
 from unlearn_lit.methods.base import MethodResult, UnlearnInputs
-from unlearn_lit.phases.unlearn import MaskedUnlearning, Objective, OptimConfig
-from unlearn_lit.selection import CheckpointSelection, SelectionRule, SelectionSets, first_examples
+from unlearn_lit.phases.unlearn import MaskedUnlearning, Objective
+from unlearn_lit.selection import CheckpointSelection, SelectionSets, first_examples
 from unlearn_lit.selection.headroom import oracle_summary
 
 log = logging.getLogger(__name__)
@@ -45,64 +46,6 @@ REFERENCE_LR, REFERENCE_PARAMS, MASKED_LR_FACTOR = 1e-5, 110e6, 20.0
 def auto_lr(num_params: int) -> float:
     """The paper's 1e-5 at BERT-base size, scaled by sqrt(110M / |θ|) (clamped to [1e-6, 1e-3])."""
     return min(max(REFERENCE_LR * math.sqrt(REFERENCE_PARAMS / max(num_params, 1)), 1e-6), 1e-3)
-
-
-@dataclass
-class FinetuneConfig:
-    """Hyperparameters shared by the fine-tuning methods (paper settings: AdamW, weight decay 0.01).
-
-    Attributes:
-        optim: optimizer, full-parameter learning rate (None: :func:`auto_lr` of the model size; the
-            paper uses 1e-5 for BERT-size models), weight decay and schedule.
-        masked_lr: learning rate when a mask source restricts the update (``inputs.param_mask``; paper:
-            2e-4 to 3e-4); None = 20 × the full-parameter learning rate.
-        epochs: passes over the longest training loader (paper: 5 for LLMs, 3 on GLUE).
-        max_steps: optimizer steps; overrides ``epochs`` when set.
-        forget_batch_size: forget examples per step.
-        retain_batch_size: retain examples per step.
-        grad_clip: gradient-norm clipping (None = off).
-        selection: pick the checkpoint with the RT-free rule (False = keep the last step).
-        rule: the RT-free selection rule (guard and target; METHOD.md §5).
-        every_n_steps: optimizer steps between two candidate checkpoints (None: about ``candidates``
-            checkpoints over the run).
-        candidates: checkpoints over the run when ``every_n_steps`` is None.
-        lr_retries: reruns at a tenth of the learning rate when the step is too coarse (the first
-            checkpoint broke the guard, or the forget set passed its target within the first quarter of
-            the checkpoints), at ten times it when every checkpoint kept the guard without moving;
-            always in one direction; the rule chooses among the attempts (:func:`lr_retry_factor`).
-        patience: evaluations to continue once the forget set passed its target (None = no early stop).
-        selection_retain: size of the retain slice of the selection sets.
-        selection_val: examples of D_v in the selection sets.
-
-    Where it runs (accelerator, precision, progress bar) is the run's runtime, ``inputs.runtime``.
-    """
-
-    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=None))
-    masked_lr: float | None = None
-    epochs: int = 5
-    max_steps: int | None = None
-    forget_batch_size: int = 32
-    retain_batch_size: int = 32
-    grad_clip: float | None = None
-    selection: bool = True
-    rule: SelectionRule = field(default_factory=SelectionRule)
-    every_n_steps: int | None = None
-    candidates: int = 20
-    lr_retries: int = 2
-    patience: int | None = 2
-    selection_retain: int = 512
-    selection_val: int = 512
-
-    def __post_init__(self) -> None:
-        if isinstance(self.optim, dict):  # plain YAML / JSON overrides
-            self.optim = OptimConfig(**{"lr": None, **self.optim})
-        if isinstance(self.rule, dict):
-            self.rule = SelectionRule(**self.rule)
-        steps = (self.max_steps, self.every_n_steps)
-        if self.epochs < 1 or any(v is not None and v < 1 for v in steps) or self.candidates < 1:
-            raise ValueError("epochs, max_steps, every_n_steps and candidates must be positive")
-        if self.lr_retries < 0:
-            raise ValueError(f"lr_retries must be >= 0, got {self.lr_retries}")
 
 
 def finetune(

@@ -27,13 +27,12 @@ from torch.func import functional_call, grad, vmap
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from tqdm.auto import tqdm
 
+from unlearn_lit.config.names import FISHER_MODES  # noqa: F401  (re-exported)
 from unlearn_lit.families import is_causal
 from unlearn_lit.masks.stats import batch_size
 from unlearn_lit.methods.base import UnlearningFailed
 from unlearn_lit.models.base import Backbone, per_example_loss
 from unlearn_lit.selection.sets import to_device
-
-FISHER_MODES = ("per_example", "per_batch")
 
 
 class ParamSelection:

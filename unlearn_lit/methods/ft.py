@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from unlearn_lit.config.finetune import FTConfig
 from unlearn_lit.methods.base import MethodResult, UnlearnInputs, register
-from unlearn_lit.methods.finetune import FinetuneConfig, finetune
+from unlearn_lit.methods.finetune import finetune
 from unlearn_lit.methods.losses import ft_loss
-
-
-@dataclass
-class FTConfig(FinetuneConfig):
-    """FT hyperparameters: the shared fine-tuning settings (:class:`FinetuneConfig`; paper: 3 epochs on GLUE)."""
-
-    epochs: int = 3
 
 
 @register("ft", FTConfig)

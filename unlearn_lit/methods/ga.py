@@ -6,16 +6,10 @@ or saliency-masked GA (``salun_ga``): the pipeline fills ``inputs.param_mask``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from unlearn_lit.config.finetune import GAConfig
 from unlearn_lit.methods.base import MethodResult, UnlearnInputs, register
-from unlearn_lit.methods.finetune import FinetuneConfig, finetune
+from unlearn_lit.methods.finetune import finetune
 from unlearn_lit.methods.losses import ga_loss
-
-
-@dataclass
-class GAConfig(FinetuneConfig):
-    """GA hyperparameters: the shared fine-tuning settings (:class:`FinetuneConfig`)."""
 
 
 @register("ga", GAConfig)

@@ -6,18 +6,10 @@ cycles). Masked variants (``mape_gd``, ...) come from ``inputs.param_mask``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from unlearn_lit.config.finetune import GDConfig
 from unlearn_lit.methods.base import MethodResult, UnlearnInputs, register
-from unlearn_lit.methods.finetune import FinetuneConfig, finetune
+from unlearn_lit.methods.finetune import finetune
 from unlearn_lit.methods.losses import gd_loss
-
-
-@dataclass
-class GDConfig(FinetuneConfig):
-    """GD hyperparameters: the shared fine-tuning settings (:class:`FinetuneConfig`; paper: 3 epochs on GLUE)."""
-
-    epochs: int = 3
 
 
 @register("gd", GDConfig)

@@ -20,52 +20,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from torch import Tensor, nn
 
+from unlearn_lit.config.finetune import WHEN, RepairConfig  # noqa: F401  (WHEN: re-exported)
 from unlearn_lit.methods.base import MethodResult, UnlearnInputs
 from unlearn_lit.methods.finetune import FinetuneConfig, finetune, selection_sets
 from unlearn_lit.methods.losses import repair_loss
 
 log = logging.getLogger(__name__)
-
-WHEN = ("class", "always", "never")
-
-
-@dataclass
-class RepairConfig:
-    """When and how long to repair (no per-setup constant: the learning rate is the method family's
-    default for the model size, and the rule chooses the step).
-
-    Attributes:
-        when: ``class`` (default: class-forgetting runs), ``always`` or ``never``.
-        epochs: passes over D_r (the rule chooses a checkpoint among ``candidates`` of them).
-        candidates: checkpoints over the repair.
-        lr: learning rate (None: the fine-tuning default for the model size, × 20 under a unit mask).
-        retain_batch_size: retain examples per step.
-    """
-
-    when: str = "class"
-    epochs: int = 2
-    candidates: int = 10
-    lr: float | None = None
-    retain_batch_size: int = 32
-
-    def __post_init__(self) -> None:
-        if self.when not in WHEN:
-            raise ValueError(f"unknown repair.when {self.when!r}; valid choices: {', '.join(WHEN)}")
-        if self.epochs < 1 or self.candidates < 1:
-            raise ValueError(
-                f"repair needs epochs >= 1 and candidates >= 1, got {self.epochs}, {self.candidates}"
-            )
-
-    def applies(self, datamodule: Any, result: MethodResult, rule: Any) -> bool:
-        """Whether to repair this result: the policy allows it and the method changed θ*."""
-        if self.when == "never" or result.info.get("kept_original") or result.info.get("num_updated") == 0:
-            return False
-        return self.when == "always" or rule.resolve(datamodule) == "class"
 
 
 def repair(inputs: UnlearnInputs, result: MethodResult, cfg: RepairConfig, rule: Any) -> MethodResult:

@@ -7,16 +7,11 @@ minimizes the mean cross-entropy over one relabelled forget batch and one retain
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
+from unlearn_lit.config.finetune import RLConfig
 from unlearn_lit.methods.base import MethodResult, UnlearnInputs, register
-from unlearn_lit.methods.finetune import FinetuneConfig, finetune
+from unlearn_lit.methods.finetune import finetune
 from unlearn_lit.methods.losses import rl_loss
-
-
-@dataclass
-class RLConfig(FinetuneConfig):
-    """RL hyperparameters: the shared fine-tuning settings (:class:`FinetuneConfig`)."""
 
 
 @register("rl", RLConfig)

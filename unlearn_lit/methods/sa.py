@@ -7,28 +7,11 @@ from γ to 0 over the run (γ = 5e-5 and 3 epochs in the paper's GLUE runs).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
+from unlearn_lit.config.finetune import SAConfig
 from unlearn_lit.methods.base import MethodResult, UnlearnInputs, register
-from unlearn_lit.methods.finetune import FinetuneConfig, finetune
+from unlearn_lit.methods.finetune import finetune
 from unlearn_lit.methods.losses import sa_loss
-
-
-@dataclass
-class SAConfig(FinetuneConfig):
-    """SA hyperparameters (plus the shared :class:`FinetuneConfig`).
-
-    Attributes:
-        gamma: initial ℓ1 weight γ (decays linearly to 0).
-    """
-
-    epochs: int = 3
-    gamma: float = 5e-5
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.gamma < 0:
-            raise ValueError(f"gamma must be >= 0, got {self.gamma}")
 
 
 @register("sa", SAConfig)

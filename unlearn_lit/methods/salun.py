@@ -12,13 +12,13 @@ import copy
 import functools
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from unlearn_lit.config.finetune import SalUnConfig
 from unlearn_lit.methods.base import MethodResult, UnlearnInputs, register
-from unlearn_lit.methods.finetune import FinetuneConfig, finetune
+from unlearn_lit.methods.finetune import finetune
 from unlearn_lit.methods.losses import rl_loss
 from unlearn_lit.models.base import Backbone
 from unlearn_lit.selection import to_device
@@ -78,22 +78,6 @@ def salun_mask(
         start += g.numel()
     log.info("salun mask: %d of %d entries (fraction %.3f)", k, n_candidates, fraction)
     return masks
-
-
-@dataclass
-class SalUnConfig(FinetuneConfig):
-    """SalUn hyperparameters (plus the shared :class:`FinetuneConfig`).
-
-    Attributes:
-        fraction: share of the weights kept by the saliency mask (SalUn's threshold: 50%).
-    """
-
-    fraction: float = 0.5
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not 0.0 < self.fraction <= 1.0:
-            raise ValueError(f"fraction must lie in (0, 1], got {self.fraction}")
 
 
 @register("salun", SalUnConfig)

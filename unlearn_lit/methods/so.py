@@ -20,16 +20,16 @@ import copy
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from unlearn_lit.config.methods import DAMPINGS, PRESETS, SELECTS, SOConfig  # noqa: F401  (re-exported)
 from unlearn_lit.data.splits import subsample
 from unlearn_lit.methods.base import MethodResult, UnlearningFailed, UnlearnInputs, register
 from unlearn_lit.methods.fisher import (
-    FISHER_MODES,
     Fisher,
     ParamSelection,
     check_finite,
@@ -39,91 +39,10 @@ from unlearn_lit.methods.fisher import (
 )
 from unlearn_lit.methods.so_statistics import SOStatistics, so_statistics
 from unlearn_lit.models.base import Backbone
-from unlearn_lit.selection import Choice, Headroom, SelectionRule, SelectionSets, StepSearch
+from unlearn_lit.selection import Choice, Headroom, SelectionSets, StepSearch
 from unlearn_lit.selection.headroom import oracle_summary
 
 log = logging.getLogger(__name__)
-
-PRESETS = ("default", "paper")
-SELECTS = ("rule", "oracle", "fixed")
-DAMPINGS = ("relative", "absolute")
-
-
-@dataclass
-class SOConfig:
-    """Hyperparameters of SO / MAPE-SO.
-
-    Attributes:
-        preset: ``default`` (η = τ/|D_r|, relative λ) or ``paper`` (absolute η grid ``etas``, absolute
-            ``lam``, η × |θ|/|θ_updated| for masked versions).
-        select: ``rule`` (RT-free), ``oracle`` (closest to RT, analysis only; needs ``rt`` in the run's
-            methods) or ``fixed``.
-        tau: τ for ``select="fixed"``.
-        c: relative damping for ``select="fixed"``.
-        damping: ``relative`` (λ = c · mean F̂_r over the updated entries) or ``absolute`` (λ = ``lam``).
-        lam: absolute λ (``damping="absolute"`` and the paper preset).
-        taus: coarse log grid of τ.
-        cs: relative damping grid.
-        screen: examples of each selection set the coarse grid is measured on (None = all); the choice
-            and the refinement are measured on the full selection sets.
-        refine: rounds of log-τ bisection between the choice and its neighbour on the side the rule
-            points to (both sides in oracle mode).
-        max_extend: decades added beyond an edge of the τ grid when the rule points past it.
-        etas: the paper preset's η grid.
-        eta: the paper preset's η for ``select="fixed"``.
-        rule: the RT-free selection rule (guard and target; METHOD.md §5).
-        fisher: ``per_example`` or ``per_batch``.
-        fisher_examples: seeded subsample of D_r for the Fisher (None = all of D_r).
-        chunk_size: examples whose per-example gradients are held at once (None: as many as fit in
-            4 GiB on a CPU or a quarter of a GPU's free memory, at most 64; ``fisher.auto_chunk``).
-        batch_size: batch size of the Fisher and forget-gradient loaders.
-        selection_retain: examples of the retain slice of the selection sets.
-        selection_val: examples of D_v in the selection sets.
-    """
-
-    preset: str = "default"
-    select: str = "rule"
-    tau: float = 0.01
-    c: float = 0.1
-    damping: str = "relative"
-    lam: float = 1e-8
-    taus: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)
-    cs: tuple[float, ...] = (0.01, 0.1, 1.0)
-    screen: int | None = 64
-    refine: int = 3
-    max_extend: int = 2
-    etas: tuple[float, ...] = (1e-7, 2e-7, 5e-7, 1e-6)
-    eta: float = 1e-6
-    rule: SelectionRule = field(default_factory=SelectionRule)
-    fisher: str = "per_example"
-    fisher_examples: int | None = 1024
-    chunk_size: int | None = None
-    batch_size: int = 32
-    selection_retain: int = 512
-    selection_val: int = 512
-
-    def __post_init__(self) -> None:
-        for name, value, choices in (
-            ("preset", self.preset, PRESETS),
-            ("select", self.select, SELECTS),
-            ("damping", self.damping, DAMPINGS),
-            ("fisher", self.fisher, FISHER_MODES),
-        ):
-            if value not in choices:
-                raise ValueError(f"unknown {name} {value!r}; valid choices: {', '.join(choices)}")
-        grids = {"taus": self.taus, "cs": self.cs, "etas": self.etas}
-        for name, grid in grids.items():
-            if not grid or any(v <= 0 for v in grid):
-                raise ValueError(f"{name} must be a non-empty tuple of positive numbers, got {grid}")
-        if isinstance(self.rule, dict):  # plain YAML / JSON overrides
-            self.rule = SelectionRule(**self.rule)
-        if min(self.tau, self.c, self.eta) <= 0 or self.lam < 0:
-            raise ValueError("tau, c and eta must be positive and lam non-negative")
-        for name in ("fisher_examples", "screen"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ValueError(f"{name} must be None or >= 1, got {getattr(self, name)}")
-        if self.refine < 0 or self.max_extend < 0:
-            raise ValueError(f"refine and max_extend must be >= 0, got {self.refine}, {self.max_extend}")
 
 
 @register("so", SOConfig, finetunes=False)

@@ -30,49 +30,16 @@ import copy
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import torch
 from torch import Tensor
 
+from unlearn_lit.config.methods import SSDConfig
 from unlearn_lit.methods.base import MethodResult, UnlearnInputs, register
-from unlearn_lit.methods.fisher import FISHER_MODES, ParamSelection, check_finite, nbytes, retain_fisher
+from unlearn_lit.methods.fisher import ParamSelection, check_finite, nbytes, retain_fisher
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class SSDConfig:
-    """Hyperparameters of SSD.
-
-    Attributes:
-        alpha: selection weighting α: an entry is dampened when its forget importance exceeds α times
-            its full-data importance.
-        auto_alpha: when α selects no entry (always the case once α ≥ |D| / |D_f|), use
-            α = |D| / (2 |D_f|) instead of returning θ* unchanged (a warning says so either way).
-        lam: dampening constant λ: β = min(λ · []_D / []_{D_f}, 1).
-        fisher: ``per_example`` (exact diagonal Fisher) or ``per_batch`` (squared batch gradients).
-        fisher_examples: seeded subsample of D_r for []_D (None = all of D_r).
-        chunk_size: examples whose per-example gradients are held at once (None: as many as fit in
-            4 GiB on a CPU or a quarter of a GPU's free memory, at most 64; ``fisher.auto_chunk``).
-        batch_size: batch size of the importance loaders.
-    """
-
-    alpha: float = 10.0
-    auto_alpha: bool = True
-    lam: float = 1.0
-    fisher: str = "per_example"
-    fisher_examples: int | None = 1024
-    chunk_size: int | None = None
-    batch_size: int = 32
-
-    def __post_init__(self) -> None:
-        if self.fisher not in FISHER_MODES:
-            raise ValueError(f"unknown fisher {self.fisher!r}; valid choices: {', '.join(FISHER_MODES)}")
-        if self.alpha <= 0 or self.lam <= 0:
-            raise ValueError(f"alpha and lam must be positive, got {self.alpha}, {self.lam}")
-        if self.fisher_examples is not None and self.fisher_examples < 1:
-            raise ValueError(f"fisher_examples must be None or >= 1, got {self.fisher_examples}")
 
 
 NOISE_ULPS = 64.0  # gradients below NOISE_ULPS · eps · max|∇| of their tensor count as rounding noise

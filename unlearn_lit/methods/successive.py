@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
+from unlearn_lit.config.names import SUCCESSIVE_MODES  # noqa: F401  (re-exported)
 from unlearn_lit.data.splits import rng
 from unlearn_lit.methods.base import UnlearnInputs
 from unlearn_lit.methods.fisher import Fisher, ParamSelection, forget_gradient_sum, retain_fisher
@@ -34,7 +35,6 @@ from unlearn_lit.selection import SelectionSets, first_examples
 
 log = logging.getLogger(__name__)
 
-SUCCESSIVE_MODES = ("memory_free", "memory_aided")
 MaskFn = Callable[[Backbone, DataLoader, DataLoader], "dict[str, Tensor] | None"]
 Hook = Callable[[int, Backbone, "RequestResult"], "dict[str, Any] | None"]
 

@@ -14,16 +14,15 @@ validation set, so the checkpoint is never chosen on data the method trained aga
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset
 
+from unlearn_lit.config.finetune import SureConfig
 from unlearn_lit.families import is_causal
 from unlearn_lit.methods.base import MethodResult, UnlearnInputs, register
-from unlearn_lit.methods.finetune import FinetuneConfig, finetune
+from unlearn_lit.methods.finetune import finetune
 from unlearn_lit.methods.losses import mean_loss
 from unlearn_lit.models.base import Backbone
 
@@ -110,23 +109,6 @@ def split_loader(loader: DataLoader, seed: int) -> tuple[DataLoader, DataLoader]
         Subset(loader.dataset, halves[1]), batch_size=loader.batch_size, collate_fn=loader.collate_fn
     )
     return unseen, rest
-
-
-@dataclass
-class SureConfig(FinetuneConfig):
-    """SURE hyperparameters (plus the shared :class:`FinetuneConfig`).
-
-    Attributes:
-        adversarial_weight: gradient-reversal weight λ.
-        domain_hidden: hidden width of the domain classifier.
-        domain_lr: learning rate of the domain classifier.
-        unseen_batch_size: unseen (half of D_v) examples per step.
-    """
-
-    adversarial_weight: float = 1.0
-    domain_hidden: int = 256
-    domain_lr: float = 1e-3
-    unseen_batch_size: int = 32
 
 
 @register("sure", SureConfig)

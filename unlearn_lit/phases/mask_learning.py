@@ -14,7 +14,6 @@ into a mask when the pass ends.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,64 +23,15 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from unlearn_lit.callbacks.greedy_search import GreedyMaskSearch
+from unlearn_lit.config.phases import MaskConfig
 from unlearn_lit.masks.artifact import MaskArtifact
-from unlearn_lit.masks.objectives import OBJECTIVES, check_sparsity, maskable_kinds
+from unlearn_lit.masks.objectives import OBJECTIVES, maskable_kinds
 from unlearn_lit.masks.stats import MaskStatistics, per_example_mask_grads
 from unlearn_lit.models.base import Backbone
 from unlearn_lit.runtime import Runtime
 from unlearn_lit.units import unit_layout
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class MaskConfig:
-    """Phase-1 options (METHOD.md §3–§4); defaults are the paper's.
-
-    Attributes:
-        objective: mask-learning objective: ``mlr`` (paper), ``mlf``, ``norm`` or ``random``.
-        sparsity: fraction of frozen units per kind, in [0, 1).
-        kinds: maskable unit kinds: ``heads``, ``filters`` or ``both``; the others stay frozen.
-        budget: ``per_kind`` (k per kind) or ``joint`` (one budget over all maskable kinds).
-        alpha: weight of the Fisher term (1/2 in the second-order expansion).
-        fisher_scale: ``mean`` (literal: F^r averaged, g^f summed) or ``sum`` (F^r times |D_r|).
-        select: ``top`` / ``bottom``; None = the objective's own direction (MLF literal: bottom).
-        search: run the warm-started greedy block search after the warm start (MLR only).
-        granularity: rows of G: ``example`` (per-example) or ``batch`` (per batch).
-        retain_subsample: retain examples used for F^r (None = all of D_r); clamped to |D_r|.
-        search_rows: retain examples (rows of G) for the block-diagonal Fisher (Kwon et al.: 2048).
-        batch_size: examples per forward/backward pass.
-        seed: seed of the subsamples and of the random objective.
-    """
-
-    objective: str = "mlr"
-    sparsity: float = 0.9
-    kinds: str = "both"
-    budget: str = "per_kind"
-    alpha: float = 0.5
-    fisher_scale: str = "mean"
-    select: str | None = None
-    search: bool = True
-    granularity: str = "example"
-    retain_subsample: int | None = None
-    search_rows: int = 2048
-    batch_size: int = 32
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        OBJECTIVES.get(self.objective)
-        check_sparsity(self.sparsity)
-        maskable_kinds(self.kinds)
-        for name, value, valid in (
-            ("budget", self.budget, ("per_kind", "joint")),
-            ("fisher_scale", self.fisher_scale, ("mean", "sum")),
-            ("select", self.select, (None, "top", "bottom")),
-            ("granularity", self.granularity, MaskStatistics.GRANULARITIES),
-        ):
-            if value not in valid:
-                raise ValueError(f"{name} {value!r} is invalid; valid choices: {', '.join(map(str, valid))}")
-        if self.batch_size < 1 or self.search_rows < 0:
-            raise ValueError("batch_size must be >= 1 and search_rows >= 0")
 
 
 class ShardSampler(DistributedSampler):

@@ -15,7 +15,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,77 +25,16 @@ from safetensors.torch import load_model, save_model
 from torch import Tensor
 from torchmetrics import MeanMetric
 
+from unlearn_lit.config.phases import OPTIMIZERS, PRESETS, SCHEDULES, TrainRecipe  # noqa: F401  (re-exported)
 from unlearn_lit.data import UnlearnDataModule
 from unlearn_lit.data.base import digest
 from unlearn_lit.eval.cost import CostTracker
 from unlearn_lit.models.base import Backbone, predictions
-from unlearn_lit.runtime import PRECISIONS, Runtime
+from unlearn_lit.runtime import Runtime
 
 log = logging.getLogger(__name__)
-OPTIMIZERS = ("adamw", "sgd")
-SCHEDULES = ("constant", "linear", "cosine")
 WHICH = ("original", "retrain")
 CACHE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class TrainRecipe:
-    """One recipe for θ* and RT. Defaults: BERT-style GLUE fine-tuning; see :data:`PRESETS`.
-
-    Attributes:
-        optimizer: ``adamw`` or ``sgd`` (with ``momentum``).
-        lr: peak learning rate.
-        weight_decay: decoupled weight decay; biases and norm weights (1-d tensors) are not decayed.
-        epochs: passes over the training set.
-        batch_size: training batch size.
-        schedule: ``constant``, ``linear`` (warmup then linear decay to 0) or ``cosine`` (warmup then
-            cosine decay to 0); ``constant`` also warms up when ``warmup`` > 0.
-        warmup: warmup length: a fraction of all steps when < 1, else a number of steps.
-        precision: Lightning precision (``32-true``, ``bf16-mixed``, ...).
-        seed: seed of shuffling and dropout.
-        max_steps: optional cap on optimizer steps.
-        momentum: SGD momentum.
-        gradient_clip_val: gradient-norm clipping (None: off).
-    """
-
-    optimizer: str = "adamw"
-    lr: float = 2e-5
-    weight_decay: float = 0.01
-    epochs: int = 5
-    batch_size: int = 32
-    schedule: str = "linear"
-    warmup: float = 0.1
-    precision: str = "32-true"
-    seed: int = 0
-    max_steps: int | None = None
-    momentum: float = 0.9
-    gradient_clip_val: float | None = 1.0
-
-    def __post_init__(self) -> None:
-        for field, value, valid in (
-            ("optimizer", self.optimizer, OPTIMIZERS),
-            ("schedule", self.schedule, SCHEDULES),
-            ("precision", self.precision, PRECISIONS),
-        ):
-            if value not in valid:
-                raise ValueError(f"unknown {field} {value!r}; valid choices: {', '.join(valid)}")
-        if self.lr <= 0 or self.epochs < 1 or self.batch_size < 1 or self.warmup < 0:
-            raise ValueError(f"recipe needs lr > 0, epochs >= 1, batch_size >= 1, warmup >= 0: {self}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps}")
-
-
-PRESETS: dict[str, TrainRecipe] = {
-    "glue": TrainRecipe(),  # BERT-base / MiniLM fine-tuning
-    # vit_digits on digits, 2 CPU cores, one thread: 0.936-0.950 test accuracy (seeds 0-2) in ~15-25 s
-    # MiniLM on 4,000 3-class tweets: 0.774 test accuracy (lr 5e-5 underfits: 0.760), ~15 min on 1 CPU thread
-    "minilm": TrainRecipe(lr=1e-4, epochs=3, batch_size=32, schedule="linear", warmup=0.1),
-    # TOFU (METHOD.md §9): the paper's fine-tuning of the chat model on the QA pairs
-    "tofu": TrainRecipe(lr=1e-5, weight_decay=0.01, epochs=5, batch_size=32, schedule="linear", warmup=0.2),
-    "vit_small": TrainRecipe(
-        lr=2e-3, weight_decay=0.05, epochs=20, batch_size=64, schedule="cosine", warmup=0.05
-    ),
-}
 
 
 def lr_lambda(schedule: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:

@@ -22,51 +22,18 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import lightning as L
 import torch
 from torch import Tensor, nn
 
+from unlearn_lit.config.finetune import OPTIMIZERS, SCHEDULES, OptimConfig  # noqa: F401  (re-exported)
 from unlearn_lit.errors import UnlearningFailed
 from unlearn_lit.models.base import Backbone
 
 log = logging.getLogger(__name__)
 
-OPTIMIZERS = ("adamw", "sgd")
-SCHEDULES = ("constant", "linear")
-
 Objective = Callable[[Backbone, dict | None, dict | None, Backbone | None, float], Tensor]
-
-
-@dataclass
-class OptimConfig:
-    """Optimizer of the unlearning phase.
-
-    Attributes:
-        optimizer: ``adamw`` or ``sgd`` (with momentum).
-        lr: peak learning rate (None: chosen by the caller, e.g. scaled to the model by the
-            fine-tuning methods).
-        weight_decay: decoupled (AdamW) or coupled (SGD) weight decay.
-        momentum: SGD momentum.
-        betas: AdamW betas.
-        schedule: ``constant`` or ``linear`` (decay to 0 over the run).
-    """
-
-    optimizer: str = "adamw"
-    lr: float | None = 1e-5
-    weight_decay: float = 0.01
-    momentum: float = 0.9
-    betas: tuple[float, float] = (0.9, 0.999)
-    schedule: str = "constant"
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; valid choices: {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown lr schedule {self.schedule!r}; valid choices: {', '.join(SCHEDULES)}")
-        if (self.lr is not None and self.lr <= 0) or self.weight_decay < 0:
-            raise ValueError(f"need lr > 0 and weight_decay >= 0, got {self.lr} and {self.weight_decay}")
 
 
 class MaskedUnlearning(L.LightningModule):

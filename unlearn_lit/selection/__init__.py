@@ -4,9 +4,10 @@ the checkpoint callback of fine-tuning methods, and the (oracle) headroom agains
 Below ``methods/`` and above ``masks/``/``models/``/``eval/``: every method selects through this package.
 """
 
-from unlearn_lit.selection.checkpoint import CheckpointSelection
-from unlearn_lit.selection.grid import StepSearch
-from unlearn_lit.selection.headroom import ORACLE_KEY, Headroom, oracle_summary
+from __future__ import annotations
+
+import importlib
+
 from unlearn_lit.selection.rule import (
     CLASS_CRITERIA,
     GUARDS,
@@ -17,8 +18,29 @@ from unlearn_lit.selection.rule import (
     class_gap,
     distance,
 )
-from unlearn_lit.selection.sets import MEASURES, SelectionSets, first_examples, selection_sets, to_device
 from unlearn_lit.selection.verdict import verdict
+
+# The torch-free part (the rule, part of every method's options, which the CLI validates before importing
+# torch) above; the rest: name -> submodule, imported on first use.
+_EXPORTS = {
+    "CheckpointSelection": "checkpoint",
+    "StepSearch": "grid",
+    "ORACLE_KEY": "headroom",
+    "Headroom": "headroom",
+    "oracle_summary": "headroom",
+    "MEASURES": "sets",
+    "SelectionSets": "sets",
+    "first_examples": "sets",
+    "selection_sets": "sets",
+    "to_device": "sets",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CLASS_CRITERIA",

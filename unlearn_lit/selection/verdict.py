@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from unlearn_lit.eval.metrics import GAP_KEYS
-
 
 def verdict(
     changed: int, metrics: Mapping[str, float], original: Mapping[str, float], info: Mapping[str, Any]
@@ -23,6 +21,8 @@ def verdict(
         metrics: the unlearned model's metrics; ``original``: θ*'s on the same splits.
         info: the method's info (``kept_original`` and ``reason`` of its selection, if any).
     """
+    from unlearn_lit.eval.metrics import GAP_KEYS  # here: the package's torch-free part stays so
+
     if info.get("kept_original") or changed == 0:
         why = info.get("reason") or info.get("choice") or "the update changed no parameter"
         return False, f"kept the original model ({why})"

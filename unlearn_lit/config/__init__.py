@@ -2,6 +2,12 @@
 
 YAML files under ``configs/`` are flat overrides of these fields (they never inherit from each other);
 the CLI (jsonargparse) derives ``--help``, ``--print_config`` and validation from the type hints.
+
+This package imports no torch, Lightning or transformers, so that ``--help`` and a config error answer
+at once: the options of the phases (:mod:`~unlearn_lit.config.phases`) and of the methods
+(:mod:`~unlearn_lit.config.finetune`, :mod:`~unlearn_lit.config.methods`) live here, and registry
+names are checked against static tables (:mod:`~unlearn_lit.config.names`) that a test keeps equal
+to the registries. The code that uses an options class imports it from here.
 """
 
 from __future__ import annotations
@@ -10,19 +16,13 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from unlearn_lit.config.finetune import RepairConfig
+from unlearn_lit.config.methods import MethodOptions, parse_method
+from unlearn_lit.config.names import FORGET_POLICIES, LOGGERS, SUCCESSIVE_MODES, check_backbone, check_dataset
+from unlearn_lit.config.phases import PRESETS, MaskConfig, RelearnConfig, TofuEvalConfig, TrainRecipe
 from unlearn_lit.errors import unknown
-from unlearn_lit.eval.relearn import RelearnConfig
-from unlearn_lit.eval.tofu import TofuEvalConfig
-from unlearn_lit.loggers import LOGGERS
-from unlearn_lit.methods import parse_method
-from unlearn_lit.methods.options import method_options_class
-from unlearn_lit.methods.repair import RepairConfig
-from unlearn_lit.phases.mask_learning import MaskConfig
-from unlearn_lit.phases.train import PRESETS, TrainRecipe
 from unlearn_lit.runtime import Runtime
 from unlearn_lit.typed import build
-
-MethodOptions = method_options_class()  # one typed group per registered method
 
 
 @dataclass
@@ -65,6 +65,11 @@ class DataConfig:
     batch_size: int = 64
     options: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:  # names only: the splits are validated when the data is built
+        check_dataset(self.name)
+        if self.forget not in FORGET_POLICIES:
+            raise ValueError(unknown("forget policy", self.forget, FORGET_POLICIES))
+
     def build(self) -> Any:
         """The :class:`~unlearn_lit.data.UnlearnDataModule` of these fields (splits validated here)."""
         from unlearn_lit.data import build_datamodule
@@ -89,9 +94,6 @@ class SuccessiveConfig:
     modes: list[str] = field(default_factory=lambda: ["memory_free"])
 
     def __post_init__(self) -> None:
-        from unlearn_lit.methods import parse_method
-        from unlearn_lit.methods.successive import SUCCESSIVE_MODES
-
         if parse_method(self.method)[0] != "so":
             raise ValueError(
                 f"successive unlearning runs SO-type methods (so, mape_so, random_so); got {self.method!r}"
@@ -124,7 +126,7 @@ class RunConfig:
         methods: method names: ``rt`` and ``original`` are references; others are ``[source_]method``
             with source in mape, random, salun (e.g. ``so``, ``mape_so``, ``random_ga``). RT is trained
             only when ``rt`` is listed; without it Avg.Gap and the oracle are absent.
-        method_options: every method's options, typed (:mod:`unlearn_lit.methods.options`): ``so``
+        method_options: every method's options, typed (:mod:`unlearn_lit.config.methods`): ``so``
             applies to ``so``, ``mape_so`` and ``random_so``; ``mape_so`` overrides it for that variant.
         repair: retain repair after class forgetting (:mod:`unlearn_lit.methods.repair`): a short
             fine-tuning on D_r of the entries each method changed, its step chosen by the same RT-free
@@ -183,6 +185,7 @@ class RunConfig:
     tofu_eval: TofuEvalConfig = field(default_factory=TofuEvalConfig)
 
     def __post_init__(self) -> None:
+        check_backbone(self.backbone)
         if self.recipe not in PRESETS:
             raise ValueError(unknown("recipe", self.recipe, PRESETS))
         if self.logger not in LOGGERS:
