@@ -66,7 +66,11 @@ BREAKDOWN = {
     "time_s": "total (s)",
 }
 BUFFERS = ("fisher", "grad", "step", "total")
+UNIT_EXAMPLES = 1000  # U = one plain forward + backward pass over this many training examples
+UNIT_PARTS = ("phase1_s", "fisher_s", "forget_grad_s", "selection_s", "update_s", "steps_s", "repair_s")
 TIME_TARGET = 0.1  # MAPE-SO time / RT time
+UNIT_TARGET = 1.0  # MAPE-SO's whole cost in units U (issue 14)
+STEPS_TARGET = 0.25  # a fine-tuning method's selection time / its optimizer steps' time
 MEMORY_TARGET = 0.67  # MAPE-SO update memory / SO's (the paper's 663.8 / 995.7 MB on BERT-base)
 COMPARISONS = {  # label -> (key, "ratio" or "diff", other method), each of mape_so against the other
     "update time without phase 1 / SO's": ("update_s", "ratio", "so"),
@@ -80,11 +84,14 @@ COMPARISONS = {  # label -> (key, "ratio" or "diff", other method), each of mape
 # ----------------------------------------------------------------------------------- derived numbers
 
 
-def run_rows(summary: Mapping[str, Any], **labels: Any) -> list[dict[str, Any]]:
+def run_rows(summary: Mapping[str, Any], unit_s: float | None = None, **labels: Any) -> list[dict[str, Any]]:
     """Derived numbers of one run, one row per method (``original`` and ``rt`` included).
 
     Args:
         summary: the ``metrics.json`` content returned by :func:`unlearn_lit.run.run`.
+        unit_s: U in seconds (:func:`unit_cost`); with it, every part of each method's ``cost`` is
+            also given in units U (``U_<part>``, and ``U_total`` = the method's cost without the
+            headroom analysis).
         **labels: columns added to every row (setup, seed).
 
     Returns:
@@ -118,6 +125,14 @@ def run_rows(summary: Mapping[str, Any], **labels: Any) -> list[dict[str, Any]]:
             row["update_s"] = row["time_s"] - row["phase1_s"]
             row["rest_s"] = row["update_s"] - row["fisher_s"] - row["forget_grad_s"] - row["selection_s"]
             row.update({f"buf_{k}": float(info["buffer_bytes"][k]) for k in BUFFERS})
+        cost = result.get("cost")
+        if unit_s and cost:
+            row.update({f"U_{k}": float(cost.get(k, 0.0)) / unit_s for k in UNIT_PARTS})
+            row["U_total"] = sum(float(v) for k, v in cost.items() if k != "headroom_s") / unit_s
+            if name.startswith("mape_") and float(cost.get("phase1_s", 0.0)) > 0:
+                row["selection_per_phase1"] = float(cost.get("selection_s", 0.0)) / float(cost["phase1_s"])
+            if float(cost.get("steps_s", 0.0)) > 0:
+                row["selection_per_steps"] = float(cost.get("selection_s", 0.0)) / float(cost["steps_s"])
         rows.append(row)
     rows += [{**labels, "method": name, "failed": why} for name, why in summary.get("failed", {}).items()]
     return rows
@@ -180,6 +195,20 @@ def render_setup(name: str, rows: Sequence[Mapping[str, Any]], seeds: Sequence[i
             "",
             common.markdown_table(shown, ["method"], [*BREAKDOWN.values(), *kib.values()]),
         ]
+    in_units = [a for a in agg.values() if "U_total" in a]
+    if in_units:
+        unit = agg.get("original", {}).get("unit_s") or next(iter(in_units)).get("unit_s")
+        headers = {f"U_{k}": k.removesuffix("_s") for k in UNIT_PARTS}
+        headers |= {"U_total": "total", "selection_per_phase1": "selection / phase 1",
+                    "selection_per_steps": "selection / steps"}  # fmt: skip
+        shown = [_rename(a, headers, digits=3) for a in in_units]
+        parts += [
+            f"Each method's `cost` (metrics.json) in units U = one plain forward + backward pass over "
+            f"{UNIT_EXAMPLES} training examples, measured in this process (U = {common.fmt(unit, digits=2)} s; "
+            "total without the headroom analysis against RT):",
+            "",
+            common.markdown_table(shown, ["method"], list(headers.values())),
+        ]
     comp = comparison_rows(ok)
     if comp:
         stats = common.aggregate(comp, ["comparison"], ["value"])
@@ -204,7 +233,7 @@ def render_setup(name: str, rows: Sequence[Mapping[str, Any]], seeds: Sequence[i
 
 
 def targets(agg: Mapping[str, Mapping[str, Any]], comp: Sequence[Mapping[str, Any]]) -> list[str]:
-    """One line per target of issue 6 item 5: the measured value and whether it is met."""
+    """One line per target (issues 6 and 14): the measured value and whether it is met."""
     lines = []
     mape = agg.get("mape_so")
     if mape is not None and math.isfinite(mape.get("time_rel", math.nan)):
@@ -212,6 +241,18 @@ def targets(agg: Mapping[str, Mapping[str, Any]], comp: Sequence[Mapping[str, An
         lines.append(
             f"- MAPE-SO time / RT ≤ {TIME_TARGET}: {value} — {_met(mape['time_rel'] <= TIME_TARGET)}"
         )
+    if mape is not None and "U_total" in mape:
+        lines.append(f"- MAPE-SO total ≤ {UNIT_TARGET} U: {common.fmt(mape['U_total'], mape.get('U_total_std'), digits=3)}"
+                     f" — {_met(mape['U_total'] <= UNIT_TARGET)}")  # fmt: skip
+    if mape is not None and "selection_per_phase1" in mape:
+        ratio = mape["selection_per_phase1"]
+        lines.append(f"- MAPE-SO selection ≤ 1 × phase 1: {common.fmt(ratio, mape.get('selection_per_phase1_std'), digits=3)}"
+                     f" — {_met(ratio <= 1.0)}")  # fmt: skip
+    for name, a in agg.items():
+        if "selection_per_steps" in a and name in ("ga", "mape_ga"):
+            ratio = a["selection_per_steps"]
+            lines.append(f"- {name} selection ≤ {STEPS_TARGET} × its steps: "
+                         f"{common.fmt(ratio, a.get('selection_per_steps_std'), digits=3)} — {_met(ratio <= STEPS_TARGET)}")  # fmt: skip
     mem = [c["value"] for c in comp if c["comparison"] == "update buffers / SO's"]
     if mem:
         (stat,) = common.aggregate([{"v": v} for v in mem], [], ["v"])
@@ -278,6 +319,34 @@ def run_fields(setup: str, seed: int, args: argparse.Namespace) -> dict[str, Any
         "save_models": False,
     }
     return {**fields, **bench, "logger": "csv", "table": f"bench_methods_{setup}"}
+
+
+def unit_cost(fields: Mapping[str, Any], n: int = UNIT_EXAMPLES, repeats: int = 3) -> float:
+    """U: seconds of one plain forward + backward pass over ``n`` training examples of the setup
+    (a bare PyTorch loop: the backbone's own loss, ``backward``, no optimizer, no Lightning), measured
+    in this process with its thread count; the minimum over ``repeats`` passes (the first warms up)."""
+    from unlearn_lit.config import RunConfig, from_dict
+    from unlearn_lit.run import prepare
+
+    cfg = from_dict(RunConfig, dict(fields))
+    dm, factory, _ = prepare(cfg)
+    model = factory()
+    dm.bind(model)
+    batches = []
+    for batch in dm.train_dataloader(seed=0):
+        batches.append(batch)
+        if sum(len(b["labels"]) for b in batches) >= n:
+            break
+    seen = sum(len(b["labels"]) for b in batches)
+    model.train()
+    best = math.inf
+    for _ in range(repeats + 1):
+        t0 = time.perf_counter()
+        for batch in batches:
+            model.per_example_loss(batch).mean().backward()
+        best = min(best, time.perf_counter() - t0)
+        model.zero_grad(set_to_none=True)
+    return best * n / seen
 
 
 def run_dir(args: argparse.Namespace, setup: str, seed: int) -> Path:
@@ -370,8 +439,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     load_before, t0 = os.getloadavg(), time.perf_counter()
-    rows = {s: [r for seed in args.seeds for r in run_rows(run_one(s, seed, args), setup=s, seed=seed)]
-            for s in args.setups}  # fmt: skip
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for s in args.setups:
+        summaries = {seed: run_one(s, seed, args) for seed in args.seeds}
+        unit_s = unit_cost(run_fields(s, args.seeds[0], args))  # after the runs: same threads, warm caches
+        log.warning("%s: U = %.3f s (plain forward + backward over %d examples)", s, unit_s, UNIT_EXAMPLES)
+        rows[s] = [{**r, "unit_s": unit_s} for seed, summary in summaries.items()
+                   for r in run_rows(summary, unit_s, setup=s, seed=seed)]  # fmt: skip
     wall, load_after = time.perf_counter() - t0, os.getloadavg()
     argv_shown = [os.path.relpath(sys.argv[0], common.ROOT), *(sys.argv[1:] if argv is None else argv)]
     header = (

@@ -225,6 +225,22 @@ def main_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
+def _override(text: str) -> dict[str, Any]:
+    """``a.b=VALUE`` (VALUE parsed as YAML) as the nested dict ``{"a": {"b": VALUE}}``."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    out: dict[str, Any] = {}
+    node = out
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = yaml.safe_load(value)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--setups", nargs="+", default=list(SETUPS), choices=list(SETUPS))
@@ -234,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/bench_selection"))
     p.add_argument("--merge", nargs="+", type=Path, default=[],
                    help="bench_selection.json files of earlier runs (other setups or methods) to tabulate with these")  # fmt: skip
+    p.add_argument("--set", dest="overrides", type=_override, action="append", default=[], metavar="KEY=YAML",
+                   help="a RunConfig field for every run, dotted keys allowed (e.g. repair.lr=1e-3); repeatable")  # fmt: skip
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     import torch
@@ -249,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             cfg_path = args.out / "configs" / f"{setup}-seed{seed}.yaml"
             cfg_path.parent.mkdir(parents=True, exist_ok=True)
             fields = setup_config(setup, seed, args.threads, args.methods)
+            for override in args.overrides:
+                fields = common.merge(fields, override)
             cfg_path.write_text(yaml.safe_dump(fields, sort_keys=False))
             summary = common.run_config(cfg_path, {}, args.out / "runs" / f"{setup}-seed{seed}")
             rows += method_rows(summary, setup, seed)

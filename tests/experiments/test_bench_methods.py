@@ -93,3 +93,29 @@ def test_render_reports_mean_std_each_target_and_the_failing_methods():
     assert "update memory / SO's ≤ 0.67: 0.100 ± 0.000 — met" in text
     assert "not below on salun (2/2 seeds)" in text and "kept θ* unchanged" in text
     assert "| 1/2 seeds |" in text and "Failed: ga (seed 1" in text
+
+
+def test_cost_parts_in_units_u_and_the_issue_14_targets():
+    summary = _summary(40.0, 0.02, 0.03)
+    parts = {"phase1_s": 2.0, "fisher_s": 1.0, "forget_grad_s": 0.5, "selection_s": 3.0, "update_s": 0.1,
+             "steps_s": 0.0, "repair_s": 0.0, "headroom_s": 50.0}  # fmt: skip
+    summary["methods"]["mape_so"]["cost"] = parts
+    summary["methods"]["ga"] = {**_result(0.9, 0.01, 6.0), "cost": {"selection_s": 1.0, "steps_s": 5.0}}
+    rows = {r["method"]: r for r in bm.run_rows(summary, unit_s=4.0)}
+    mape = rows["mape_so"]
+    assert mape["U_fisher_s"] == pytest.approx(0.25) and mape["U_selection_s"] == pytest.approx(0.75)
+    assert mape["U_total"] == pytest.approx(6.6 / 4.0)  # the headroom analysis is not the method's cost
+    assert mape["selection_per_phase1"] == pytest.approx(1.5)
+    assert rows["ga"]["selection_per_steps"] == pytest.approx(0.2) and "U_total" not in rows["so"]
+    text = bm.render_setup("toy", [{**r, "unit_s": 4.0} for r in rows.values()], [0])
+    assert "MAPE-SO total ≤ 1.0 U: 1.650 — NOT met" in text
+    assert "MAPE-SO selection ≤ 1 × phase 1: 1.500 — NOT met" in text
+    assert "ga selection ≤ 0.25 × its steps: 0.200 — met" in text
+    assert "U = 4.00 s" in text
+
+
+def test_unit_cost_times_a_plain_pass_over_the_setup_examples():
+    fields = {"backbone": "vit_digits", "data": {"name": "digits", "forget": "random", "forget_size": 16},
+              "threads": 1, "methods": ["ga"]}  # fmt: skip
+    u = bm.unit_cost(fields, n=64, repeats=1)
+    assert 0 < u < 60
