@@ -72,3 +72,22 @@ def test_repair_updates_only_what_the_method_changed_and_step_zero_is_the_method
     assert class_gap(table[[r["step"] for r in table].index(info["steps"])], sets_ref) == min(gaps)
     if info["steps"] == 0:
         assert all(torch.equal(p, method[n]) for n, p in repaired.model.named_parameters())
+
+
+def test_repair_learning_rate_ignores_the_unit_mask(class_run):
+    """The repair steps at the full-parameter default of the model size also under a unit mask (masked
+    unlearning's 20× is for moving θ* far with few coordinates, not for descending on D_r), and a
+    configured rate is used as is."""
+    import dataclasses
+
+    from tests.toys import random_unit_mask
+    from unlearn_lit.methods.finetune import auto_lr
+
+    inputs, result, repaired, rule = class_run
+    full = auto_lr(sum(p.numel() for p in inputs.original.parameters()))
+    assert repaired.hparams["repair_lr"] == pytest.approx(full)
+    masked = dataclasses.replace(inputs, param_mask=random_unit_mask(inputs.original))
+    again = repair(masked, result, RepairConfig(epochs=1, candidates=1), rule)
+    assert again.hparams["repair_lr"] == pytest.approx(full)
+    fixed = repair(masked, result, RepairConfig(epochs=1, candidates=1, lr=1e-4), rule)
+    assert fixed.hparams["repair_lr"] == pytest.approx(1e-4)

@@ -205,7 +205,8 @@ class RepairConfig:
         when: ``class`` (default: class-forgetting runs), ``always`` or ``never``.
         epochs: passes over D_r (the rule chooses a checkpoint among ``candidates`` of them).
         candidates: checkpoints over the repair.
-        lr: learning rate (None: the fine-tuning default for the model size, × 20 under a unit mask).
+        lr: learning rate, with or without a unit mask (None: the full-parameter fine-tuning default
+            for the model size, also under a unit mask; :mod:`unlearn_lit.methods.repair` says why).
         retain_batch_size: retain examples per step.
     """
 
