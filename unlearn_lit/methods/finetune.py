@@ -73,6 +73,12 @@ class FinetuneConfig:
         patience: evaluations to continue once the forget set passed its target (None = no early stop).
         selection_retain: size of the retain slice of the selection sets.
         selection_val: examples of D_v in the selection sets.
+        selection_screen: examples of each selection set every checkpoint is screened on (the first
+            ones, as SO's coarse grid); only the ``confirm_top`` best checkpoints on the screen, step 0
+            and the last are then measured on the full sets, and the rule chooses among them (at most
+            ``confirm_top + 2`` full evaluations per run). None or 0: every checkpoint on the full sets
+            (also when the screen would hold every example of every set).
+        confirm_top: checkpoints after step 0 the screen keeps for the full sets.
 
     Where it runs (accelerator, precision, progress bar) is the run's runtime, ``inputs.runtime``.
     """
@@ -92,6 +98,8 @@ class FinetuneConfig:
     patience: int | None = 2
     selection_retain: int = 512
     selection_val: int = 512
+    selection_screen: int | None = 64
+    confirm_top: int = 3
 
     def __post_init__(self) -> None:
         if isinstance(self.optim, dict):  # plain YAML / JSON overrides
@@ -103,6 +111,11 @@ class FinetuneConfig:
             raise ValueError("epochs, max_steps, every_n_steps and candidates must be positive")
         if self.lr_retries < 0:
             raise ValueError(f"lr_retries must be >= 0, got {self.lr_retries}")
+        if (self.selection_screen or 0) < 0 or self.confirm_top < 1:
+            raise ValueError(
+                f"need selection_screen >= 0 (or None) and confirm_top >= 1, got {self.selection_screen}, "
+                f"{self.confirm_top}"
+            )
 
 
 def finetune(
@@ -139,6 +152,7 @@ def finetune(
     lr = learning_rate(cfg, inputs.original, masked=inputs.param_mask is not None)
     t_sets = time.perf_counter()
     sets = selection_sets(inputs, cfg, val_loader) if cfg.selection else None
+    screen = screen_sets(sets, cfg.selection_screen)
     times = {"steps": 0.0, "selection": time.perf_counter() - t_sets, "headroom": 0.0}
     attempts: list[dict[str, Any]] = []
     runs: list[tuple[Any, MaskedUnlearning, int, CheckpointSelection | None, int]] = []
@@ -176,6 +190,10 @@ def finetune(
                 every,
                 cfg.patience,
                 headroom=inputs.headroom,
+                screen=screen,
+                confirm_top=cfg.confirm_top,
+                # sets built here are θ*'s, and training starts from a copy of θ*: step 0 is their reference
+                start_row=sets.ref if inputs.selection_sets is None else None,
             )
         trainer = L.Trainer(
             **inputs.runtime.trainer_kwargs(
@@ -230,6 +248,11 @@ def finetune(
             target=selector.target,
             guard=cfg.rule.guard,
             selection_ref=dict(selector.sets.ref),  # θ*'s row: re-apply any guard offline
+            selection_screen=None if screen is None else max(screen.sizes().values()),
+            selection_evaluations={
+                k: sum(s.evaluations[k] for _, _, _, s, _ in runs if s is not None)
+                for k in ("screen", "full")
+            },
             **oracle_summary([r for _, _, _, s, _ in runs if s is not None for r in s.table]),
         )
     candidates = [
@@ -261,7 +284,7 @@ def lr_retry_factor(
     """
     if selector is None or len(selector.table) < 2:
         return None
-    ref, table, rule = selector.sets.ref, selector.table, selector.rule
+    (table, ref), rule = selector.trajectory, selector.rule  # as measured during training
     early = selector.passed_at is not None and selector.passed_at <= max(2, candidates // 4)
     if selector.chosen_step == 0 and not rule.within(table[1], ref) or early:
         factor = 0.1
@@ -290,6 +313,14 @@ def learning_rate(cfg: FinetuneConfig, model: Any, masked: bool) -> float:
     if not masked:
         return full
     return cfg.masked_lr if cfg.masked_lr is not None else MASKED_LR_FACTOR * full
+
+
+def screen_sets(sets: SelectionSets | None, n: int | None) -> SelectionSets | None:
+    """The first ``n`` examples of each selection set, or None (no screen) when ``n`` is None or 0 or
+    the screen would hold every example of every set."""
+    if sets is None or not n or n >= max(sets.sizes().values()):
+        return None
+    return sets.subset(n)
 
 
 def selection_sets(
