@@ -149,18 +149,25 @@ def test_rank_is_the_rules_order():
     assert order == [4, 2, 5, 0, 1] and RULE.rank(rows, ref, "val_loss", 2) == [4, 2]  # NaN row left out
 
 
-def test_subset_reference_is_the_originals_measured_on_the_subset(toy_inputs):
+@pytest.mark.parametrize("spread", [False, True], ids=["first", "spread"])
+def test_subset_reference_is_the_originals_measured_on_the_subset(toy_inputs, spread):
     inputs = toy_inputs("tiny_bert", masked=False)
     sets = build_sets(inputs.original, inputs.datamodule, 48, 16, seed=0)
-    sub = sets.subset(10)
-    direct = SelectionSets(
-        inputs.original, *(first_examples(getattr(sets, k), 10) for k in ("retain", "forget", "val"))
-    )
+    sub = sets.subset(10, spread=spread)
+    direct = SelectionSets(inputs.original, sub.retain, sub.forget, sub.val)  # θ* measured on the subset
     assert sub.sizes() == {"retain": 10, "forget": 10, "val": 10}
     for key in MEASURES:
         assert sub.ref[key] == pytest.approx(direct.ref[key], abs=1e-6), key
     assert sub.ref["val_keep_loss_se"] == sets.ref["val_keep_loss_se"]  # the full sets' tolerance
     assert sub.measure(inputs.original)["damage"] == pytest.approx(0.0, abs=1e-9)
+    indices = torch.cat([b["index"] for b in sub.retain]).tolist()
+    everything = torch.cat([b["index"] for b in sets.retain]).tolist()
+    expected = everything[:10] if not spread else [everything[i * 48 // 10] for i in range(10)]
+    assert indices == expected
+    if not spread:
+        assert [b["index"].tolist() for b in sub.val] == [
+            b["index"].tolist() for b in first_examples(sets.val, 10)
+        ]
 
 
 def test_method_screens_then_confirms(toy_inputs):

@@ -73,8 +73,8 @@ class FinetuneConfig:
         patience: evaluations to continue once the forget set passed its target (None = no early stop).
         selection_retain: size of the retain slice of the selection sets.
         selection_val: examples of D_v in the selection sets.
-        selection_screen: examples of each selection set every checkpoint is screened on (the first
-            ones, as SO's coarse grid); only the ``confirm_top`` best checkpoints on the screen, step 0
+        selection_screen: examples of each selection set every checkpoint is screened on (evenly
+            spread through each set); only the ``confirm_top`` best checkpoints on the screen, step 0
             and the last are then measured on the full sets, and the rule chooses among them (at most
             ``confirm_top + 2`` full evaluations per run). None or 0: every checkpoint on the full sets
             (also when the screen would hold every example of every set).
@@ -280,7 +280,8 @@ def lr_retry_factor(
     rule kept θ*, or the forget set passed its target within the first quarter of the planned
     checkpoints (the trajectory is too coarse near the target). 10 when it is too small: the rule kept
     θ* although every checkpoint kept the guard. The learning rate only moves one way within a run; the
-    rule then chooses among the attempts' chosen checkpoints.
+    rule then chooses among the attempts' chosen checkpoints. The checkpoints are judged as measured
+    during training (on the screen, when there is one: :attr:`CheckpointSelection.trajectory`).
     """
     if selector is None or len(selector.table) < 2:
         return None
@@ -316,11 +317,11 @@ def learning_rate(cfg: FinetuneConfig, model: Any, masked: bool) -> float:
 
 
 def screen_sets(sets: SelectionSets | None, n: int | None) -> SelectionSets | None:
-    """The first ``n`` examples of each selection set, or None (no screen) when ``n`` is None or 0 or
-    the screen would hold every example of every set."""
+    """``n`` examples evenly spread through each selection set, or None (no screen) when ``n`` is None
+    or 0 or the screen would hold every example of every set."""
     if sets is None or not n or n >= max(sets.sizes().values()):
         return None
-    return sets.subset(n)
+    return sets.subset(n, spread=True)
 
 
 def selection_sets(

@@ -159,8 +159,10 @@ class SelectionSets:
         """Examples in each set."""
         return {k: sum(batch_size(b) for b in getattr(self, k)) for k in ("retain", "forget", "val")}
 
-    def subset(self, n: int | None) -> SelectionSets:
-        """The first ``n`` examples of each set (a coarse screen), or ``self`` when ``n`` is None.
+    def subset(self, n: int | None, spread: bool = False) -> SelectionSets:
+        """``n`` examples of each set (a coarse screen): the first ones, or with ``spread`` ones evenly
+        spaced through each set (examples sit in dataset order, which may be grouped, e.g. by writer or
+        source: a spread screen samples every part of it); ``self`` when ``n`` is None.
 
         No forward pass: the subset's reference predictions and row are θ*'s, sliced from the
         per-example measurements kept when the sets were built (so a subset of θ*'s sets keeps θ* as
@@ -169,15 +171,32 @@ class SelectionSets:
         """
         if n is None:
             return self
-        sub = copy.copy(self)
-        for name in ("retain", "forget", "val"):
-            setattr(sub, name, first_examples(getattr(self, name), n))
-        sizes = sub.sizes()
+        sub, picks = copy.copy(self), {}
+        for name, total in self.sizes().items():
+            batches = getattr(self, name)
+            if spread and n < total:
+                picks[name] = torch.arange(n) * total // n  # [n] evenly spaced positions in the set
+                setattr(sub, name, _pick(batches, picks[name]))
+            else:
+                picks[name] = torch.arange(min(n, total))
+                setattr(sub, name, first_examples(batches, n))
         retain = [batch_size(b) for b in sub.retain]
-        sub.reference = list(torch.cat(self.reference)[: sizes["retain"]].split(retain)) if retain else []
-        sub._ref_stats = {k: tuple(t[: sizes[k]] for t in v) for k, v in self._ref_stats.items()}
+        sub.reference = list(torch.cat(self.reference)[picks["retain"]].split(retain)) if retain else []
+        sub._ref_stats = {k: tuple(t[picks[k]] for t in v) for k, v in self._ref_stats.items()}
         sub.ref = {**sub._row(sub._ref_stats, 0.0, True), "val_keep_loss_se": self.ref["val_keep_loss_se"]}
         return sub
+
+
+def _pick(batches: list[dict[str, Any]], positions: Tensor) -> list[dict[str, Any]]:
+    """The examples at sorted ``positions`` of a set, each kept in its own (smaller) batch."""
+    out, start = [], 0
+    for batch in batches:
+        size = batch_size(batch)
+        rows = positions[(positions >= start) & (positions < start + size)] - start
+        if len(rows):
+            out.append({k: v[rows.to(v.device)] if isinstance(v, Tensor) else v for k, v in batch.items()})
+        start += size
+    return out
 
 
 def _mean(t: Tensor) -> float:
