@@ -44,6 +44,7 @@ import numpy as np
 log = logging.getLogger("experiments.bench_selection")
 
 METHODS = ["rt", "so", "mape_so", "random_so", "ga", "mape_ga", "gd", "npo", "ft", "salun", "ssd"]
+FINETUNING = ("ga", "gd", "npo", "ft", "salun")  # base methods of the fine-tuning methods above
 VIT = {"backbone": "vit_digits", "recipe": "vit_small", "mask": {"objective": "mlr", "sparsity": 0.9}}
 SETUPS: dict[str, dict[str, Any]] = {
     "digits_random": {**VIT, "data": {"name": "digits", "forget": "random", "forget_size": 128}},
@@ -94,6 +95,9 @@ def setup_config(name: str, seed: int, threads: int, methods: Sequence[str] = ME
     """The flat RunConfig fields of one setup and seed (θ* and RT trained with this seed too)."""
     cfg = common.merge(SETUPS[name], common.seed_overrides(seed))
     cfg = common.merge(cfg, {"data": {"data_seed": seed}, "recipe_overrides": {"seed": seed}})
+    # every checkpoint in full: the guards re-applied offline need every checkpoint's full row (the
+    # default screen measures only the few it confirms)
+    cfg = common.merge(cfg, {"method_options": {m: {"selection_screen": 0} for m in FINETUNING}})
     return {**cfg, "methods": ["rt", *[m for m in methods if m != "rt"]],
             "table": f"bench_selection_{name}", "threads": threads, "trainer": {"progress_bar": False}, "headroom": True,
             "save_models": False}  # fmt: skip

@@ -48,6 +48,8 @@ class DataConfig:
         max_train: cap on |D| for quick runs.
         max_test: cap on |D_t|.
         batch_size: training batch size of the data loaders.
+        length_buckets: text data: training batches group examples of similar length, sorted within
+            buckets of this many batches, the batches shuffled (less padding); 0 or None: plain shuffling.
         options: dataset factory options (root, download, ...).
     """
 
@@ -63,6 +65,7 @@ class DataConfig:
     max_train: int | None = None
     max_test: int | None = None
     batch_size: int = 64
+    length_buckets: int | None = 50
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:  # names only: the splits are validated when the data is built

@@ -72,6 +72,12 @@ class FinetuneConfig:
         patience: evaluations to continue once the forget set passed its target (None = no early stop).
         selection_retain: size of the retain slice of the selection sets.
         selection_val: examples of D_v in the selection sets.
+        selection_screen: examples of each selection set every checkpoint is screened on (evenly
+            spread through each set); only the ``confirm_top`` best checkpoints on the screen, step 0
+            and the last are then measured on the full sets, and the rule chooses among them (at most
+            ``confirm_top + 2`` full evaluations per run). None or 0: every checkpoint on the full sets
+            (also when the screen would hold every example of every set).
+        confirm_top: checkpoints after step 0 the screen keeps for the full sets.
 
     Where it runs (accelerator, precision, progress bar) is the run's runtime, ``inputs.runtime``.
     """
@@ -91,6 +97,8 @@ class FinetuneConfig:
     patience: int | None = 2
     selection_retain: int = 512
     selection_val: int = 512
+    selection_screen: int | None = 64
+    confirm_top: int = 3
 
     def __post_init__(self) -> None:
         if isinstance(self.optim, dict):  # plain YAML / JSON overrides
@@ -102,6 +110,11 @@ class FinetuneConfig:
             raise ValueError("epochs, max_steps, every_n_steps and candidates must be positive")
         if self.lr_retries < 0:
             raise ValueError(f"lr_retries must be >= 0, got {self.lr_retries}")
+        if (self.selection_screen or 0) < 0 or self.confirm_top < 1:
+            raise ValueError(
+                f"need selection_screen >= 0 (or None) and confirm_top >= 1, got {self.selection_screen}, "
+                f"{self.confirm_top}"
+            )
 
 
 @dataclass

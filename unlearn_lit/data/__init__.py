@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from unlearn_lit.data.base import DATASETS, DatasetSpec, ExampleView, ImageExamples, UnlearnDataModule
+from unlearn_lit.data.buckets import BUCKET_BATCHES
 from unlearn_lit.data.splits import FORGET_POLICIES, ForgetSpec
 
-_CORE = {"base", "splits"}
+_CORE = {"base", "buckets", "splits"}
 for _module in pkgutil.iter_modules(__path__):
     if _module.name not in _CORE:
         importlib.import_module(f"{__name__}.{_module.name}")
@@ -46,6 +47,7 @@ def build_datamodule(
     eval_batch_size: int | None = None,
     num_workers: int = 0,
     collate_fn: Any = None,
+    length_buckets: int | None = BUCKET_BATCHES,
     dataset_options: dict[str, Any] | None = None,
 ) -> UnlearnDataModule:
     """Builds the DataModule of a registered dataset.
@@ -68,6 +70,8 @@ def build_datamodule(
         eval_batch_size: batch size of evaluation loaders.
         num_workers: DataLoader workers.
         collate_fn: a collate function; usually bound later with ``datamodule.bind(backbone)``.
+        length_buckets: text: training batches of similar length, sorted within buckets of this many
+            batches, the batches shuffled (None or 0: plain shuffling).
         dataset_options: passed to the dataset factory (``root``, ``download``, ``data_dir``,
             ``split_seed``, ...).
     """
@@ -94,6 +98,7 @@ def build_datamodule(
         eval_batch_size=eval_batch_size,
         num_workers=num_workers,
         collate_fn=collate_fn,
+        length_buckets=length_buckets,
     )
 
 

@@ -26,8 +26,9 @@ import lightning as L
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from unlearn_lit.data.buckets import BUCKET_BATCHES, LengthBuckets, token_lengths
 from unlearn_lit.data.splits import ForgetSpec, check_forget, holdout, select_forget
 from unlearn_lit.data.splits import subsample as subsample_positions
 from unlearn_lit.registry import Registry
@@ -171,6 +172,10 @@ class UnlearnDataModule(L.LightningDataModule):
         num_workers: DataLoader workers.
         collate_fn: the backbone's collate; usually bound later with :meth:`bind`.
         mode: ``original`` (``train_dataloader`` serves D) or ``retrain`` (serves D_r).
+        length_buckets: text data: shuffled loaders (training) group examples of similar length,
+            sorting them within buckets of this many batches and shuffling the batches
+            (:class:`~unlearn_lit.data.buckets.LengthBuckets`; less padding); None or 0: plain shuffling.
+            Ignored for images.
     """
 
     def __init__(
@@ -189,6 +194,7 @@ class UnlearnDataModule(L.LightningDataModule):
         num_workers: int = 0,
         collate_fn: Callable[[Sequence[dict[str, Any]]], dict[str, Tensor]] | None = None,
         mode: str = "original",
+        length_buckets: int | None = BUCKET_BATCHES,
     ) -> None:
         super().__init__()
         self.dataset = dataset
@@ -197,6 +203,9 @@ class UnlearnDataModule(L.LightningDataModule):
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or 2 * batch_size
         self.num_workers, self.collate_fn = num_workers, collate_fn
         self.mode = mode
+        if length_buckets is not None and length_buckets < 0:
+            raise ValueError(f"length_buckets must be None or >= 0, got {length_buckets}")
+        self.length_buckets = length_buckets if dataset.modality == "text" and length_buckets else None
         n_pool = len(dataset.train)
         if dataset.val is not None:  # the dataset's own D_v (held-out QA); the whole pool is D
             self.val_size = len(dataset.val)
@@ -271,6 +280,15 @@ class UnlearnDataModule(L.LightningDataModule):
         if self.collate_fn is None:
             raise RuntimeError("no collate function: call datamodule.bind(backbone) or pass collate_fn=")
         generator = torch.Generator().manual_seed(self.seed if seed is None else seed) if shuffle else None
+        if shuffle and self.length_buckets:
+            token_lengths(data, self.collate_fn)  # once per split and backbone: the bucket sort key
+            sampler = RandomSampler(data, generator=generator)
+            return DataLoader(
+                data,
+                batch_sampler=LengthBuckets(sampler, batch_size, bucket_batches=self.length_buckets),
+                collate_fn=self.collate_fn,
+                num_workers=self.num_workers,
+            )
         return DataLoader(
             data,
             batch_size=batch_size,
@@ -319,6 +337,8 @@ class UnlearnDataModule(L.LightningDataModule):
         }
         if include_forget:
             ident["forget_indices"] = digest(self.forget_indices)
+        if self.length_buckets:  # the training batches (text only: image keys are unchanged)
+            ident["length_buckets"] = self.length_buckets
         return ident
 
     def write_split(self, run_dir: str | Path) -> Path:

@@ -82,6 +82,7 @@ def finetune(
     lr = learning_rate(cfg, inputs.original, masked=inputs.param_mask is not None)
     t_sets = time.perf_counter()
     sets = selection_sets(inputs, cfg, val_loader) if cfg.selection else None
+    screen = screen_sets(sets, cfg.selection_screen)
     times = {"steps": 0.0, "selection": time.perf_counter() - t_sets, "headroom": 0.0}
     attempts: list[dict[str, Any]] = []
     runs: list[tuple[Any, MaskedUnlearning, int, CheckpointSelection | None, int]] = []
@@ -119,6 +120,10 @@ def finetune(
                 every,
                 cfg.patience,
                 headroom=inputs.headroom,
+                screen=screen,
+                confirm_top=cfg.confirm_top,
+                # sets built here are θ*'s, and training starts from a copy of θ*: step 0 is their reference
+                start_row=sets.ref if inputs.selection_sets is None else None,
             )
         trainer = L.Trainer(
             **inputs.runtime.trainer_kwargs(
@@ -173,6 +178,11 @@ def finetune(
             target=selector.target,
             guard=cfg.rule.guard,
             selection_ref=dict(selector.sets.ref),  # θ*'s row: re-apply any guard offline
+            selection_screen=None if screen is None else max(screen.sizes().values()),
+            selection_evaluations={
+                k: sum(s.evaluations[k] for _, _, _, s, _ in runs if s is not None)
+                for k in ("screen", "full")
+            },
             **oracle_summary([r for _, _, _, s, _ in runs if s is not None for r in s.table]),
         )
     candidates = [
@@ -200,11 +210,12 @@ def lr_retry_factor(
     rule kept θ*, or the forget set passed its target within the first quarter of the planned
     checkpoints (the trajectory is too coarse near the target). 10 when it is too small: the rule kept
     θ* although every checkpoint kept the guard. The learning rate only moves one way within a run; the
-    rule then chooses among the attempts' chosen checkpoints.
+    rule then chooses among the attempts' chosen checkpoints. The checkpoints are judged as measured
+    during training (on the screen, when there is one: :attr:`CheckpointSelection.trajectory`).
     """
     if selector is None or len(selector.table) < 2:
         return None
-    ref, table, rule = selector.sets.ref, selector.table, selector.rule
+    (table, ref), rule = selector.trajectory, selector.rule  # as measured during training
     early = selector.passed_at is not None and selector.passed_at <= max(2, candidates // 4)
     if selector.chosen_step == 0 and not rule.within(table[1], ref) or early:
         factor = 0.1
@@ -233,6 +244,14 @@ def learning_rate(cfg: FinetuneConfig, model: Any, masked: bool) -> float:
     if not masked:
         return full
     return cfg.masked_lr if cfg.masked_lr is not None else MASKED_LR_FACTOR * full
+
+
+def screen_sets(sets: SelectionSets | None, n: int | None) -> SelectionSets | None:
+    """``n`` examples evenly spread through each selection set, or None (no screen) when ``n`` is None
+    or 0 or the screen would hold every example of every set."""
+    if sets is None or not n or n >= max(sets.sizes().values()):
+        return None
+    return sets.subset(n, spread=True)
 
 
 def selection_sets(

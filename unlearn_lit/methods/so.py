@@ -189,7 +189,6 @@ def apply_so(
         return {"eta": value * scale, "lambda": step.damping(c, cfg.lam)}
 
     search = StepSearch(
-        original,
         step.model,
         lambda c, value: step.load(c, cfg.lam, value),
         describe,

@@ -2,16 +2,27 @@
 
 Fine-tuning methods over- or under-forget depending on the number of steps and the learning rate.
 :class:`CheckpointSelection` measures the selection sets (:class:`~unlearn_lit.selection.sets.SelectionSets`)
-at step 0 (θ* itself) and every k optimizer steps, keeps the candidate table and, in CPU memory, the
-weights of the best candidate so far under the RT-free rule
-(:class:`~unlearn_lit.selection.rule.SelectionRule`), stops once the forget set has passed its target
-plus ``patience`` evaluations, and restores the chosen weights exactly when training ends. With a
-:class:`~unlearn_lit.selection.headroom.Headroom`, every candidate is also scored against RT (analysis).
+at step 0 (θ* itself) and every k optimizer steps, keeps the candidate table, stops once the forget set
+has passed its target plus ``patience`` evaluations, and restores the chosen weights exactly when
+training ends. With a :class:`~unlearn_lit.selection.headroom.Headroom`, every candidate is also scored
+against RT (analysis).
 
-Only trainable parameters are kept: the hard freeze guarantees the others never change. Under a
-data-parallel strategy every process measures the same (unsharded) selection sets on identical weights,
-so every process chooses and restores the same candidate; with spawned processes, rank 0 writes the
-table to ``state_file`` for the main process.
+**Screen, then confirm** (selection within budget): with ``screen`` sets (the first n examples of each
+selection set), every checkpoint is measured on the screen only, and the rule's order on the screen
+(:meth:`~unlearn_lit.selection.rule.SelectionRule.rank`) keeps the ``confirm_top`` best checkpoints
+after step 0. When training ends, those, step 0 (measured in full when training starts) and the last
+checkpoint are measured on the full sets, and the unchanged rule chooses among them: at most
+``confirm_top + 2`` full evaluations per run instead of one per checkpoint (``confirm_top + 1`` when
+training starts from θ*, whose row the sets already hold). The rule's order is a fixed
+key per row, so a checkpoint that left the running top k never returns to it, and only the kept
+checkpoints' weights are held. Without a screen, every checkpoint is measured in full and only the
+rule's current choice is held (the rule is an argmin: it never moves back to an earlier candidate).
+
+Weights are held in CPU memory, and only the entries the phase may change (the updated entries of a
+masked parameter; the hard freeze guarantees the others never change). Under a data-parallel strategy
+every process measures the same (unsharded) selection sets on identical weights, so every process
+chooses and restores the same candidate; with spawned processes, rank 0 writes the table to
+``state_file`` for the main process.
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +41,7 @@ from torch import Tensor, nn
 
 from unlearn_lit.selection.headroom import Headroom
 from unlearn_lit.selection.rule import TARGETS, Choice, SelectionRule
-from unlearn_lit.selection.sets import SelectionSets
+from unlearn_lit.selection.sets import MEASURES, SelectionSets
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +58,14 @@ class CheckpointSelection(L.Callback):
             stop early).
         class_target: forget accuracy that counts as forgotten for ``class`` (a never-seen class: 0).
         headroom: scores every candidate against RT (benchmarks only; never used to choose).
+        screen: the screen sets every checkpoint is measured on (e.g. ``sets.subset(64)``; same
+            interface); None measures every checkpoint on ``sets``.
+        confirm_top: with a screen, the checkpoints after step 0 that the screen keeps for the full sets.
+        start_row: with a screen, the full sets' row of the start model when it is already known (θ*'s
+            reference row, ``sets.ref``, when training starts from θ*): step 0 is then not measured again.
+
+    The table holds one row per checkpoint: ``step``, the full sets' measurements (NaN where a
+    screened checkpoint was not confirmed) and, with a screen, ``screen/<measure>``.
     """
 
     def __init__(
@@ -57,19 +77,27 @@ class CheckpointSelection(L.Callback):
         patience: int | None = 2,
         class_target: float = 0.0,
         headroom: Headroom | None = None,
+        screen: SelectionSets | None = None,
+        confirm_top: int = 3,
+        start_row: dict[str, float] | None = None,
     ) -> None:
         if target not in TARGETS:
             raise ValueError(f"unknown selection target {target!r}; valid choices: {', '.join(TARGETS)}")
-        if every_n_steps < 1 or (patience is not None and patience < 0):
-            raise ValueError(f"need every_n_steps >= 1 and patience >= 0, got {every_n_steps}, {patience}")
+        if every_n_steps < 1 or (patience is not None and patience < 0) or confirm_top < 1:
+            raise ValueError(
+                "need every_n_steps >= 1, patience >= 0 and confirm_top >= 1, "
+                f"got {every_n_steps}, {patience}, {confirm_top}"
+            )
         self.sets, self.rule, self.target, self.every_n_steps = sets, rule, target, every_n_steps
         self.patience, self.class_target, self.headroom = patience, class_target, headroom
+        self.screen, self.confirm_top, self.start_row = screen, confirm_top, start_row
         self.table: list[dict[str, float]] = []
         self.choice: Choice | None = None
         self.state_file: str | None = None  # rank 0 writes the state here (spawned processes)
         self.passed_at: int | None = None  # evaluation at which the forget set first passed its target
         self.stopped_early = False
-        self._best: dict[str, Tensor] = {}
+        self.evaluations = {"screen": 0, "full": 0}  # measurements of the screen and of the full sets
+        self._weights: dict[int, dict[str, Tensor]] = {}  # table index -> changed entries, on CPU
         self.selection_s = 0.0  # measuring and choosing candidates
         self.headroom_s = 0.0  # scoring them against RT (analysis)
 
@@ -77,10 +105,23 @@ class CheckpointSelection(L.Callback):
     def chosen_step(self) -> int | None:
         return None if self.choice is None else int(self.table[self.choice.index]["step"])
 
+    @property
+    def trajectory(self) -> tuple[list[dict[str, float]], dict[str, float]]:
+        """Every checkpoint's row as it was measured during training (the screen's, without the
+        ``screen/`` prefix, or the full rows without a screen) and the matching reference row."""
+        if self.screen is None:
+            return self.table, self.sets.ref
+        rows = [
+            {"step": r["step"], **{k[7:]: v for k, v in r.items() if k.startswith("screen/")}}
+            for r in self.table
+        ]
+        return rows, self.screen.ref
+
     # ---------------------------------------------------------------------------------- hooks
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if hasattr(self.sets, "to"):
-            self.sets.to(pl_module.device)
+        for sets in (self.sets, self.screen):
+            if hasattr(sets, "to"):
+                sets.to(pl_module.device)
         self._evaluate(trainer, pl_module)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -91,10 +132,10 @@ class CheckpointSelection(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.global_step != self.table[-1]["step"]:  # the last state is a candidate too
             self._evaluate(trainer, pl_module)
-        params = _trainable(pl_module)
-        with torch.no_grad():
-            for name, value in self._best.items():
-                params[name].copy_(value)
+        if self.screen is not None:
+            self._confirm(pl_module)
+        _restore(pl_module, self._weights[self.choice.index])
+        self._weights.clear()
         if self.state_file is not None and trainer.global_rank == 0:  # spawned: the main process reads it
             Path(self.state_file).write_text(json.dumps(self.state_dict()))
         log.info(
@@ -105,28 +146,45 @@ class CheckpointSelection(L.Callback):
         )
 
     # ------------------------------------------------------------------------------- internals
+    def _measure(self, model: nn.Module, stage: str) -> dict[str, float]:
+        self.evaluations[stage] += 1
+        return (self.sets if stage == "full" else self.screen).measure(model)
+
     def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         model = getattr(pl_module, "model", pl_module)
         t0 = time.perf_counter()
-        row = {"step": trainer.global_step, **self.sets.measure(model)}
+        if self.screen is None:
+            row = {"step": trainer.global_step, **self._measure(model, "full")}
+            logged = {f"select/{k}": v for k, v in row.items() if k != "step"}
+        else:
+            screened = self._measure(model, "screen")
+            row = {"step": trainer.global_step, **dict.fromkeys(MEASURES, math.nan)}
+            row.update({f"screen/{k}": v for k, v in screened.items()})
+            logged = {f"select/screen/{k}": v for k, v in screened.items()}
+            if not self.table:  # step 0 in full now: it needs no weights to be confirmed later
+                known = self.start_row is not None
+                row.update(
+                    {k: self.start_row[k] for k in MEASURES} if known else self._measure(model, "full")
+                )
+                logged.update({f"select/{k}": row[k] for k in MEASURES})
         t1 = time.perf_counter()
         if self.headroom is not None:  # analysis, not selection: timed apart
             row.update(self.headroom(model))
-        self.headroom_s += time.perf_counter() - t1
+        t2 = time.perf_counter()
+        self.headroom_s += t2 - t1
         self.table.append(row)
-        previous = self.choice
-        self.choice = self.rule.choose(self.table, self.sets.ref, self.target)
-        self.selection_s += t1 - t0
-        if self.choice.index == len(self.table) - 1:
-            self._best = {n: p.detach().to("cpu", copy=True) for n, p in _trainable(pl_module).items()}
-        elif previous is None or self.choice.index != previous.index:  # the rule is an argmin: cannot happen
-            raise RuntimeError(
-                f"selection moved to candidate {self.choice.index}, whose weights were not kept"
-            )
-        metrics = {f"select/{k}": float(v) for k, v in row.items() if k != "step" and "/" not in k}
+        keep = self._keep()
+        if len(self.table) - 1 in keep:
+            self._weights[len(self.table) - 1] = _snapshot(pl_module)
+        for index in set(self._weights) - keep:
+            del self._weights[index]
+        if missing := keep - set(self._weights):  # the rule's order is a fixed key: cannot happen
+            raise RuntimeError(f"selection kept candidates {sorted(missing)}, whose weights were not kept")
+        self.selection_s += t1 - t0 + time.perf_counter() - t2
         for lg in trainer.loggers:
-            lg.log_metrics(metrics, step=trainer.global_step)
-        if self.passed_at is None and self.rule.passed(row, self.target, self.class_target):
+            lg.log_metrics({k: float(v) for k, v in logged.items()}, step=trainer.global_step)
+        rows, _ = self.trajectory
+        if self.passed_at is None and self.rule.passed(rows[-1], self.target, self.class_target):
             self.passed_at = len(self.table) - 1
         if self.patience is not None and self.passed_at is not None:
             if len(self.table) - 1 - self.passed_at >= self.patience and not trainer.should_stop:
@@ -135,12 +193,45 @@ class CheckpointSelection(L.Callback):
                     "forget set passed its target at step %d; stopping", self.table[self.passed_at]["step"]
                 )
 
+    def _keep(self) -> set[int]:
+        """The table indices whose weights are held: the rule's current choice (no screen), or step 0
+        and the screen's ``confirm_top`` best checkpoints after it."""
+        if self.screen is None:
+            self.choice = self.rule.choose(self.table, self.sets.ref, self.target)
+            return {self.choice.index}
+        rows, ref = self.trajectory
+        return {0, *(i + 1 for i in self.rule.rank(rows[1:], ref, self.target, self.confirm_top))}
+
+    def _confirm(self, pl_module: L.LightningModule) -> None:
+        """Measures the kept checkpoints and the last one on the full sets; the rule chooses among
+        them and step 0."""
+        t0 = time.perf_counter()
+        model = getattr(pl_module, "model", pl_module)
+        last = len(self.table) - 1
+        if last not in self._weights:
+            self._weights[last] = _snapshot(pl_module)
+        confirmed = sorted(self._weights)
+        for index in (last, *[i for i in confirmed if i not in (0, last)]):  # the last first: in place
+            if index != last:
+                _restore(pl_module, self._weights[index])
+            if index:
+                self.table[index].update(self._measure(model, "full"))
+        rows = [self.table[i] for i in confirmed]
+        choice = self.rule.choose(rows, self.sets.ref, self.target)
+        self.choice = Choice(
+            confirmed[choice.index],
+            f"{choice.reason}; {len(confirmed)} of {len(self.table)} checkpoints confirmed on the full "
+            "sets after the screen",
+        )
+        self.selection_s += time.perf_counter() - t0
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "table": [dict(r) for r in self.table],
             "choice": None if self.choice is None else dataclasses.asdict(self.choice),
             "passed_at": self.passed_at,
             "stopped_early": self.stopped_early,
+            "evaluations": dict(self.evaluations),
             "selection_s": self.selection_s,
             "headroom_s": self.headroom_s,
         }
@@ -149,6 +240,7 @@ class CheckpointSelection(L.Callback):
         self.table = [dict(r) for r in state_dict["table"]]
         self.choice = None if state_dict["choice"] is None else Choice(**state_dict["choice"])
         self.passed_at, self.stopped_early = state_dict["passed_at"], state_dict["stopped_early"]
+        self.evaluations = dict(state_dict.get("evaluations", self.evaluations))
         self.selection_s = state_dict.get("selection_s", 0.0)
         self.headroom_s = state_dict.get("headroom_s", 0.0)
 
@@ -159,3 +251,24 @@ def _trainable(pl_module: L.LightningModule) -> dict[str, nn.Parameter]:
         return pl_module.trainable_parameters()
     model = getattr(pl_module, "model", pl_module)
     return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+
+def _snapshot(pl_module: L.LightningModule) -> dict[str, Tensor]:
+    """The entries the phase may change, copied to CPU (``[n_updated]`` for a masked parameter)."""
+    frozen = getattr(pl_module, "frozen", {})  # MaskedUnlearning: name -> Bool frozen entries
+    return {
+        name: (p.detach()[~frozen[name]] if name in frozen else p.detach()).to("cpu", copy=True)
+        for name, p in _trainable(pl_module).items()
+    }
+
+
+@torch.no_grad()
+def _restore(pl_module: L.LightningModule, weights: dict[str, Tensor]) -> None:
+    """Writes a :func:`_snapshot` back (bit-exact)."""
+    frozen, params = getattr(pl_module, "frozen", {}), _trainable(pl_module)
+    for name, value in weights.items():
+        p = params[name]
+        if name in frozen:
+            p.masked_scatter_(~frozen[name], value.to(p.device))
+        else:
+            p.copy_(value)

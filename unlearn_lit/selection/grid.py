@@ -34,7 +34,6 @@ class StepSearch:
     """The candidate table of a one-step method.
 
     Args:
-        original: θ* (the reference of the screen's subsets).
         model: the model :attr:`load` writes candidates into.
         load: ``(c, v) -> finite``.
         describe: ``(c, v) -> {column: value}`` (e.g. η and λ).
@@ -49,7 +48,6 @@ class StepSearch:
 
     def __init__(
         self,
-        original: nn.Module,
         model: nn.Module,
         load: Load,
         describe: Describe,
@@ -67,7 +65,7 @@ class StepSearch:
             )
         self.model, self.load, self.describe, self.rule, self.target = model, load, describe, rule, target
         self.headroom, self.oracle = headroom, oracle
-        self.sets = {"full": sets, "screen": None if sets is None else sets.subset(original, screen)}
+        self.sets = {"full": sets, "screen": None if sets is None else sets.subset(screen)}
         self.rows: list[dict[str, Any]] = []
         self.headroom_s = 0.0  # time spent scoring candidates against RT (not part of the selection)
         self.bar = tqdm(desc="selection", unit="candidate", leave=False, disable=None if progress else True)

@@ -147,6 +147,23 @@ class SelectionRule:
         goal = "forget loss closest to validation loss" if target == "val_loss" else "lowest forget accuracy"
         return Choice(best, f"{len(within)}/{len(rows)} within the {what}; {goal}")
 
+    def rank(self, rows: list[Row], ref: Row, target: str, k: int | None = None) -> list[int]:
+        """The first ``k`` (all when None) indices in the rule's order of preference: its choice, then
+        its choice among the rows left, and so on; non-finite rows are left out.
+
+        The order is a fixed key per row (guarded rows by target distance then harm, then the others
+        by harm; for the class ideal, gap then harm), so a row's place relative to the others never
+        depends on rows added later.
+        """
+        left, out = list(range(len(rows))), []
+        while left and (k is None or len(out) < k):
+            try:
+                pick = self.choose([rows[i] for i in left], ref, target).index
+            except ValueError:  # only non-finite rows are left
+                break
+            out.append(left.pop(pick))
+        return out
+
     def direction(self, row: Row, ref: Row, target: str) -> int:
         """+1 if a larger step should get closer to the rule's target, -1 if a smaller one, 0 if either
         may (the class-forgetting ideal trades forget against kept-class accuracy: search both sides)."""

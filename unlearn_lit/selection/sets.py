@@ -12,6 +12,7 @@ damage). Accuracies are argmax over every class, as the reported metrics are.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -64,6 +65,7 @@ class SelectionSets:
         self.task = original.task
         self.exclude_labels = tuple(int(c) for c in exclude_labels)
         self.reference: list[Tensor] | None = None  # θ*'s retain predictions, set by the first measure
+        self._ref_stats: dict[str, tuple[Tensor, ...]] = {}  # θ*'s per-example measurements (CPU)
         self.ref = self.measure(original, reference=True)
 
     def _log_probs(self, logits: Tensor) -> Tensor:
@@ -105,35 +107,39 @@ class SelectionSets:
     def measure(self, model: Backbone, reference: bool = False) -> dict[str, float]:
         """The row of one candidate: every key of :data:`MEASURES` (NaN where a set is empty); one
         forward pass per example. ``reference``: ``model`` is θ* -- keep its retain predictions (the
-        KL's reference) and add the standard error of its mean guarded validation loss."""
+        KL's reference) and per-example measurements (:meth:`subset` slices them), and add the standard
+        error of its mean guarded validation loss."""
         was_training = model.training
         model.eval()
         logits: list[Tensor] = []
-        _, kept, correct, labels = self._losses(model, self.retain, logits)
-        # (a retain set holds no forgotten class)
-        out = {"retain_loss": _mean(self._keep(kept, labels)), "retain_acc": _mean(correct)}
+        stats = {"retain": self._losses(model, self.retain, logits)}
+        stats.update({name: self._losses(model, getattr(self, name)) for name in ("forget", "val")})
         current = [self._log_probs(z) for z in logits]
         if reference:
             self.reference = current
+            self._ref_stats = {k: tuple(t.cpu() for t in v) for k, v in stats.items()}
         kl = []
         for ref, cur in zip(self.reference, current, strict=True):
             if self.task == "classification":
                 kl.append((ref.exp() * (ref - cur)).sum(-1))  # KL(θ* || candidate) per example
             else:
                 kl.append((ref - cur) ** 2)
-        out["damage"] = _mean(torch.cat(kl)) if kl else 0.0
-        for name, batches in (("forget", self.forget), ("val", self.val)):
-            losses, kept, correct, labels = self._losses(model, batches)
-            out[f"{name}_loss"], out[f"{name}_acc"] = _mean(losses), _mean(correct)
-            if name == "val":
-                keep = self._keep(kept, labels)
-                out["val_keep_loss"] = _mean(keep)
-                out["val_keep_acc"] = _mean(self._keep(correct, labels))
-                if reference:  # the guard's noise scale: θ*'s standard error
-                    se = float(keep.std() / math.sqrt(len(keep))) if len(keep) > 1 else math.inf
-        if reference:
-            out["val_keep_loss_se"] = se
         model.train(was_training)
+        return self._row(stats, _mean(torch.cat(kl)) if kl else 0.0, reference)
+
+    def _row(self, stats: dict[str, tuple[Tensor, ...]], damage: float, reference: bool) -> dict[str, float]:
+        """The measurements of one candidate from its per-example ``(losses, kept, correct, labels)``
+        of each set."""
+        _, kept, correct, labels = stats["retain"]  # (a retain set holds no forgotten class)
+        out = {"retain_loss": _mean(self._keep(kept, labels)), "retain_acc": _mean(correct)}
+        out["damage"] = damage
+        for name in ("forget", "val"):
+            losses, kept, correct, labels = stats[name]
+            out[f"{name}_loss"], out[f"{name}_acc"] = _mean(losses), _mean(correct)
+        keep = self._keep(kept, labels)  # the validation set's
+        out["val_keep_loss"], out["val_keep_acc"] = _mean(keep), _mean(self._keep(correct, labels))
+        if reference:  # the guard's noise scale: θ*'s standard error
+            out["val_keep_loss_se"] = float(keep.std() / math.sqrt(len(keep))) if len(keep) > 1 else math.inf
         return {k: out[k] for k in (*MEASURES, *(("val_keep_loss_se",) if reference else ()))}
 
     def _keep(self, losses: Tensor, labels: Tensor) -> Tensor:
@@ -149,18 +155,48 @@ class SelectionSets:
         self.reference = [r.to(device) for r in self.reference]
         return self
 
-    def subset(self, original: Backbone, n: int | None) -> SelectionSets:
-        """The first ``n`` examples of each set (a coarse screen), or ``self`` when ``n`` is None.
+    def sizes(self) -> dict[str, int]:
+        """Examples in each set."""
+        return {k: sum(batch_size(b) for b in getattr(self, k)) for k in ("retain", "forget", "val")}
 
-        The subset's reference means are θ*'s on the subset; its standard error is the full sets'.
+    def subset(self, n: int | None, spread: bool = False) -> SelectionSets:
+        """``n`` examples of each set (a coarse screen): the first ones, or with ``spread`` ones evenly
+        spaced through each set (examples sit in dataset order, which may be grouped, e.g. by writer or
+        source: a spread screen samples every part of it); ``self`` when ``n`` is None.
+
+        No forward pass: the subset's reference predictions and row are θ*'s, sliced from the
+        per-example measurements kept when the sets were built (so a subset of θ*'s sets keeps θ* as
+        its reference even where the model being unlearned started elsewhere, e.g. a repair). Its
+        standard error is the full sets' (the final choice is held to that tolerance).
         """
         if n is None:
             return self
-        firsts = (first_examples(getattr(self, k), n) for k in ("retain", "forget", "val"))
-        sub = SelectionSets(original, *firsts, exclude_labels=self.exclude_labels)
-        # the tolerance is the full sets' (the final choice is held to it), the means are the subset's
-        sub.ref["val_keep_loss_se"] = self.ref["val_keep_loss_se"]
+        sub, picks = copy.copy(self), {}
+        for name, total in self.sizes().items():
+            batches = getattr(self, name)
+            if spread and n < total:
+                picks[name] = torch.arange(n) * total // n  # [n] evenly spaced positions in the set
+                setattr(sub, name, _pick(batches, picks[name]))
+            else:
+                picks[name] = torch.arange(min(n, total))
+                setattr(sub, name, first_examples(batches, n))
+        retain = [batch_size(b) for b in sub.retain]
+        sub.reference = list(torch.cat(self.reference)[picks["retain"]].split(retain)) if retain else []
+        sub._ref_stats = {k: tuple(t[picks[k]] for t in v) for k, v in self._ref_stats.items()}
+        sub.ref = {**sub._row(sub._ref_stats, 0.0, True), "val_keep_loss_se": self.ref["val_keep_loss_se"]}
         return sub
+
+
+def _pick(batches: list[dict[str, Any]], positions: Tensor) -> list[dict[str, Any]]:
+    """The examples at sorted ``positions`` of a set, each kept in its own (smaller) batch."""
+    out, start = [], 0
+    for batch in batches:
+        size = batch_size(batch)
+        rows = positions[(positions >= start) & (positions < start + size)] - start
+        if len(rows):
+            out.append({k: v[rows.to(v.device)] if isinstance(v, Tensor) else v for k, v in batch.items()})
+        start += size
+    return out
 
 
 def _mean(t: Tensor) -> float:

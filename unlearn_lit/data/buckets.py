@@ -1,0 +1,112 @@
+"""Length-bucketed training batches for text (issue 14: training throughput).
+
+A text batch is padded to its longest example, so random batches of tweets are about 40% padding.
+:class:`LengthBuckets` keeps the shuffle but groups examples of similar length: the epoch's shuffled
+order is cut into buckets of ``bucket_batches`` batches, each bucket is sorted by length and cut into
+batches, and the order of all the batches is shuffled again. Every example still appears exactly once
+per epoch, and the epoch is a function of the sampler's seed only.
+
+Length is an example's number of tokens under the loader's collate (the attention-mask sum of the
+collated examples, computed once per dataset and collate by :func:`token_lengths`); where the collate
+gives no attention mask, the characters of its string fields (text, text pair, question, answer ...).
+Characters are a poor proxy on tweets (URLs, emoji): measured with a WordPiece tokenizer, bucketing by
+characters took the padding from 43% only to 34%.
+
+Data parallel: :class:`LengthBuckets` is a ``BatchSampler`` whose constructor takes ``(sampler,
+batch_size, drop_last)``, so Lightning re-creates it around its ``DistributedSampler``
+(``use_distributed_sampler``); it then buckets each process's shard, reads the lengths from the
+sampler's dataset, and shuffles the batches with the sampler's seed and epoch (every process holds as
+many batches as the others). Only ``bucket_batches`` falls back to its default there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import torch
+from torch.utils.data import BatchSampler, Sampler
+
+BUCKET_BATCHES = 50
+
+
+def example_lengths(dataset: Any) -> list[int]:
+    """The lengths :class:`LengthBuckets` sorts by: the tokens :func:`token_lengths` stored on the
+    dataset, else the characters of each example's string fields."""
+    stored = getattr(dataset, "_example_lengths", None)
+    if stored is not None and len(stored) == len(dataset):
+        return stored
+    return [sum(len(v) for v in dataset[i].values() if isinstance(v, str)) for i in range(len(dataset))]
+
+
+def token_lengths(
+    dataset: Any, collate: Callable[[list[dict]], dict[str, Any]], chunk: int = 256
+) -> list[int]:
+    """Tokens per example (attention-mask sums of the collated examples, truncation included), stored
+    on the dataset for :func:`example_lengths`; computed once per dataset and collate."""
+    if getattr(dataset, "_length_collate", None) is collate:
+        return dataset._example_lengths
+    lengths: list[int] = []
+    for start in range(0, len(dataset), chunk):
+        batch = collate([dataset[i] for i in range(start, min(start + chunk, len(dataset)))])
+        mask = batch.get("attention_mask") if isinstance(batch, dict) else None
+        if mask is None:  # no mask: characters (example_lengths' fallback)
+            dataset._example_lengths = None
+            return example_lengths(dataset)
+        lengths += mask.reshape(len(mask), -1).sum(1).tolist()
+    dataset._example_lengths, dataset._length_collate = lengths, collate
+    return lengths
+
+
+class LengthBuckets(BatchSampler):
+    """Batches of similar length, in a shuffled order.
+
+    Args:
+        sampler: the epoch's order (a ``RandomSampler`` with a seeded generator, or Lightning's
+            ``DistributedSampler``); its ``data_source`` / ``dataset`` gives the lengths.
+        batch_size: examples per batch.
+        drop_last: drop the one incomplete batch (the last bucket's).
+        bucket_batches: batches per bucket (larger: less padding, batches less random).
+    """
+
+    def __init__(
+        self,
+        sampler: Sampler[int],
+        batch_size: int,
+        drop_last: bool = False,
+        bucket_batches: int = BUCKET_BATCHES,
+    ) -> None:
+        super().__init__(sampler, batch_size, drop_last)
+        if bucket_batches < 1:
+            raise ValueError(f"bucket_batches must be >= 1, got {bucket_batches}")
+        self.bucket_batches = bucket_batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = list(self.sampler)
+        lengths = example_lengths(_dataset(self.sampler))
+        size = self.batch_size * self.bucket_batches  # a multiple of the batch size: one short batch at most
+        batches: list[list[int]] = []
+        for start in range(0, len(order), size):
+            bucket = sorted(order[start : start + size], key=lambda i: lengths[i])  # stable: deterministic
+            batches += [bucket[j : j + self.batch_size] for j in range(0, len(bucket), self.batch_size)]
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+            batches.pop()
+        for k in torch.randperm(len(batches), generator=self._generator()).tolist():
+            yield batches[k]
+
+    def _generator(self) -> torch.Generator | None:
+        """The sampler's own generator (it advances every epoch), or its seed and epoch (distributed)."""
+        if getattr(self.sampler, "generator", None) is not None:
+            return self.sampler.generator
+        if hasattr(self.sampler, "seed") and hasattr(self.sampler, "epoch"):
+            return torch.Generator().manual_seed(int(self.sampler.seed) + int(self.sampler.epoch))
+        return None  # torch's global generator (seeded by seed_everything)
+
+
+def _dataset(sampler: Sampler[int]) -> Sequence[Any]:
+    for attr in ("data_source", "dataset"):
+        if (data := getattr(sampler, attr, None)) is not None:
+            return data
+    raise TypeError(
+        f"{type(sampler).__name__} exposes no dataset (data_source / dataset) to read lengths from"
+    )
