@@ -74,20 +74,35 @@ def test_repair_updates_only_what_the_method_changed_and_step_zero_is_the_method
         assert all(torch.equal(p, method[n]) for n, p in repaired.model.named_parameters())
 
 
-def test_repair_learning_rate_ignores_the_unit_mask(class_run):
-    """The repair steps at the full-parameter default of the model size also under a unit mask (masked
-    unlearning's 20× is for moving θ* far with few coordinates, not for descending on D_r), and a
-    configured rate is used as is."""
+def test_repair_learning_rates_full_and_under_a_unit_mask_also_masked(class_run):
+    """The repair steps at the full-parameter default of the model size; under a unit mask it also runs at
+    masked unlearning's 20x from the same start and the rule chooses between the two runs; a configured
+    rate is used as is."""
     import dataclasses
 
     from tests.toys import random_unit_mask
-    from unlearn_lit.methods.finetune import auto_lr
+    from unlearn_lit.methods.finetune import MASKED_LR_FACTOR, auto_lr
+    from unlearn_lit.methods.repair import repair_lrs
 
     inputs, result, repaired, rule = class_run
     full = auto_lr(sum(p.numel() for p in inputs.original.parameters()))
     assert repaired.hparams["repair_lr"] == pytest.approx(full)
+    assert repair_lrs(RepairConfig(), inputs.original, masked=True) == pytest.approx(
+        [full, MASKED_LR_FACTOR * full]
+    )
+    assert repair_lrs(RepairConfig(lr=1e-4), inputs.original, masked=True) == [1e-4]
     masked = dataclasses.replace(inputs, param_mask=random_unit_mask(inputs.original))
-    again = repair(masked, result, RepairConfig(epochs=1, candidates=1), rule)
-    assert again.hparams["repair_lr"] == pytest.approx(full)
-    fixed = repair(masked, result, RepairConfig(epochs=1, candidates=1, lr=1e-4), rule)
-    assert fixed.hparams["repair_lr"] == pytest.approx(1e-4)
+    again = repair(masked, result, RepairConfig(epochs=1, candidates=2), rule)
+    tables = {}
+    for row in again.info["repair"]["table"]:
+        tables.setdefault(row["lr"], []).append(row)
+    assert sorted(tables) == pytest.approx([full, MASKED_LR_FACTOR * full])  # both runs, every checkpoint
+    assert again.hparams["repair_lr"] in tables
+    chosen = [r for r in tables[again.hparams["repair_lr"]] if r["step"] == again.hparams["repair_steps"]]
+    gaps = [
+        class_gap(r, result.info["selection_ref"])
+        for rows in tables.values()
+        for r in rows
+        if all(v == v for v in (r.get("retain_acc", 0.0), r.get("val_keep_acc", 0.0)))
+    ]  # confirmed rows
+    assert chosen and class_gap(chosen[0], result.info["selection_ref"]) == pytest.approx(min(gaps))

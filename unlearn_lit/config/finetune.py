@@ -219,7 +219,8 @@ class RepairConfig:
         epochs: passes over D_r (the rule chooses a checkpoint among ``candidates`` of them).
         candidates: checkpoints over the repair.
         lr: learning rate, with or without a unit mask (None: the full-parameter fine-tuning default
-            for the model size, also under a unit mask; :mod:`unlearn_lit.methods.repair` says why).
+            for the model size and, under a unit mask, also 20× it, the rule choosing between the two
+            runs; :mod:`unlearn_lit.methods.repair` says why).
         retain_batch_size: retain examples per step.
     """
 

@@ -57,6 +57,7 @@ def finetune(
     reference: bool = False,
     extra_loaders: dict[str, DataLoader] | None = None,
     val_loader: DataLoader | None = None,
+    lrs: Sequence[float] | None = None,
 ) -> MethodResult:
     """Runs one fine-tuning method on a copy of θ*.
 
@@ -69,6 +70,8 @@ def finetune(
         reference: give the objective θ* (NPO).
         extra_loaders: further training loaders, passed to the objective by name (SURE's unseen set).
         val_loader: the validation set of the selection rule (default: the datamodule's D_v).
+        lrs: learning rates to run, each from θ* (replaces the configured rate and its retries); the
+            rule chooses among their chosen checkpoints as among retries.
 
     ``inputs.logger`` (a Lightning logger) receives the training and selection curves, and
     ``inputs.callbacks`` are added to the Trainer. The result's ``hparams["steps"]`` is the chosen step,
@@ -79,14 +82,16 @@ def finetune(
         UnlearningFailed: on a non-finite loss or parameter (θ* is untouched: training runs on a copy).
     """
     masks = trainable if trainable is not None else inputs.param_mask
-    lr = learning_rate(cfg, inputs.original, masked=inputs.param_mask is not None)
+    planned = list(lrs or [])
+    lr = planned[0] if planned else learning_rate(cfg, inputs.original, masked=inputs.param_mask is not None)
     t_sets = time.perf_counter()
     sets = selection_sets(inputs, cfg, val_loader) if cfg.selection else None
     screen = screen_sets(sets, cfg.selection_screen)
     times = {"steps": 0.0, "selection": time.perf_counter() - t_sets, "headroom": 0.0}
     attempts: list[dict[str, Any]] = []
     runs: list[tuple[Any, MaskedUnlearning, int, CheckpointSelection | None, int]] = []
-    for attempt in range(cfg.lr_retries + 1):
+    for attempt in range(len(planned) or cfg.lr_retries + 1):
+        lr = planned[attempt] if planned else lr
         L.seed_everything(inputs.seed, workers=True, verbose=False)
         model = inputs.fresh_model()
         module = MaskedUnlearning(
@@ -157,6 +162,8 @@ def finetune(
             {"lr": lr, "chosen_step": chosen, "reason": selector.choice.reason if selector else ""}
         )
         runs.append((model.cpu(), module, steps_run, selector, every))
+        if planned:
+            continue
         factor = lr_retry_factor(selector, attempts, cfg.candidates) if attempt < cfg.lr_retries else None
         if factor is None:
             break

@@ -15,13 +15,13 @@ checkpoint only where the estimated accuracy gap shrinks.
 ``when="class"`` (default) repairs class-forgetting runs only: for random forgetting the rule's noise
 guard already keeps retain utility (and RT fits D_r as θ* does, so more fitting moves away from it).
 
-The learning rate is the full-parameter fine-tuning default of the model size (:func:`auto_lr`) also
-under a unit mask. Masked *unlearning* takes 20× larger steps (the paper's 2e-4 vs 1e-5): few coordinates
-must move θ* far enough to forget. The repair descends on D_r from a point near a good solution, where
-the stable step is set by the curvature of the coordinates it moves, which a mask does not change.
-Measured on Fashion-MNIST class 7, MAPE-SO seed 0 (experiments/README.md, "Retain repair"): at 20× the
-repair's retain accuracy oscillated between 83% and 88% over its 340 steps and ended 3.5 points below RT;
-at 1× it rose to 92% within 34 steps (Avg.Gap 1.36 → 0.29).
+The learning rate: the full-parameter fine-tuning default of the model size (:func:`auto_lr`); under a
+unit mask the repair also runs at masked unlearning's 20× of it, from the same start, and the rule chooses
+among both runs' checkpoints (as among fine-tuning's learning-rate retries). Neither rate suits every
+setup: measured on Fashion-MNIST class 7 (MAPE-SO, seed 0; experiments/README.md, "Retain repair") the
+20× repair's retain accuracy oscillated between 83% and 88% and ended 3.5 points below RT, while 1× reached
+92% within 34 steps (Avg.Gap 1.36 → 0.29); on digits class 3, 1× was still improving after its 74 steps
+and the random-unit control ended farther from RT at 1× than at 20× (0.90 vs 0.40).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from unlearn_lit.config.finetune import WHEN, RepairConfig  # noqa: F401  (WHEN: re-exported)
 from unlearn_lit.methods.base import MethodResult, UnlearnInputs
-from unlearn_lit.methods.finetune import FinetuneConfig, auto_lr, finetune, selection_sets
+from unlearn_lit.methods.finetune import MASKED_LR_FACTOR, FinetuneConfig, auto_lr, finetune, selection_sets
 from unlearn_lit.methods.losses import repair_loss
 
 log = logging.getLogger(__name__)
@@ -44,10 +44,8 @@ def repair(inputs: UnlearnInputs, result: MethodResult, cfg: RepairConfig, rule:
     """Fine-tunes ``result.model`` on D_r within the method's update mask; the RT-free rule (against
     θ*'s selection row) chooses the step, 0 = no repair. Returns the method's result with the repaired
     model, ``hparams["repair_steps"]`` and the repair's table and times in ``info["repair"]``."""
-    lr = cfg.lr if cfg.lr is not None else auto_lr(sum(p.numel() for p in result.model.parameters()))
+    lrs = repair_lrs(cfg, result.model, masked=inputs.param_mask is not None)
     ft = FinetuneConfig(
-        optim=dataclasses.replace(FinetuneConfig().optim, lr=lr),
-        masked_lr=lr,  # the same rate with or without a unit mask (module docstring)
         epochs=cfg.epochs,
         retain_batch_size=cfg.retain_batch_size,
         rule=rule,
@@ -58,7 +56,7 @@ def repair(inputs: UnlearnInputs, result: MethodResult, cfg: RepairConfig, rule:
     sets = selection_sets(inputs, ft, None)  # θ*'s, shared with the method: θ*'s row is the reference
     start = dataclasses.replace(inputs, original=result.model, selection_sets=sets)
     trainable = changed_masks(inputs.original, result.model)
-    repaired = finetune(start, ft, repair_loss, uses=("forget", "retain"), trainable=trainable)
+    repaired = finetune(start, ft, repair_loss, uses=("forget", "retain"), trainable=trainable, lrs=lrs)
     info = repaired.info
     steps = int(repaired.hparams["steps"])
     log.info("retain repair: step %d of %d (%s)", steps, info["steps_run"], info.get("reason", ""))
@@ -77,6 +75,15 @@ def repair(inputs: UnlearnInputs, result: MethodResult, cfg: RepairConfig, rule:
         merged["oracle_avg_gap"] = min(oracles)
     candidates = result.candidates + [{**r, "stage": "repair"} for r in repaired.candidates]
     return MethodResult(repaired.model, hparams=hparams, candidates=candidates, info=merged)
+
+
+def repair_lrs(cfg: RepairConfig, model: nn.Module, masked: bool) -> list[float]:
+    """The repair's learning rates: the configured one; else the full-parameter default of the model size
+    (:func:`auto_lr`), and under a unit mask also masked unlearning's 20× of it (module docstring)."""
+    if cfg.lr is not None:
+        return [cfg.lr]
+    full = auto_lr(sum(p.numel() for p in model.parameters()))
+    return [full, MASKED_LR_FACTOR * full] if masked else [full]
 
 
 def changed_masks(original: nn.Module, model: nn.Module) -> dict[str, Tensor]:
