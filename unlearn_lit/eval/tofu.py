@@ -134,15 +134,27 @@ def generate_answers(
 
 @dataclass
 class TofuEvalConfig:
-    """Options of the TOFU evaluation.
+    """Options of the LLM evaluation: TOFU's, and WMDP's multiple choice (:mod:`unlearn_lit.eval.mcq`).
 
     Attributes:
         max_new_tokens: tokens generated per answer for ROUGE-L (TOFU: 200).
         batch_size: questions per forward / generation batch.
+        mcq_format: multiple-choice datasets (``wmdp``, ``mcq_synthetic``): ``letter`` (WMDP's and
+            lm-evaluation-harness's: the letters of the listed choices scored) or ``cloze`` (each choice's
+            text scored after the question, per character; for small models that answer letters at chance).
     """
 
     max_new_tokens: int = 200
     batch_size: int = 32
+    mcq_format: str = "letter"
+
+    def __post_init__(self) -> None:
+        from unlearn_lit.eval.mcq import FORMATS
+
+        if self.mcq_format not in FORMATS:
+            raise ValueError(
+                f"unknown tofu_eval.mcq_format {self.mcq_format!r}; valid choices: {', '.join(FORMATS)}"
+            )
 
 
 class TofuEvaluator:
