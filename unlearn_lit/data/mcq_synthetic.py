@@ -13,9 +13,10 @@ answers and a sentence stating it. From ``seed`` (:class:`random.Random`, same s
 - D_v (and D_t): the sentences of a seeded ``heldout`` of the retain facts, left out of the retain
   corpus (never trained on); their questions stay in the utility set.
 
-Measured with SmolLM2-135M-Instruct (backbone ``smollm2_135m``, seed 0, letters scored by
-:mod:`unlearn_lit.eval.mcq`): see the README's LLM section. The tiny random-init test models know
-none of it (chance).
+Measured with SmolLM2-135M-Instruct (backbone ``smollm2_135m``, :mod:`unlearn_lit.eval.mcq`,
+``experiments/mcq_check.py``): in the ``cloze`` format it answers 0.69 of the science questions, 0.92
+of geography and 0.81 of culture (chance 0.25); in WMDP's ``letter`` format it is at chance on every
+topic (it answers "A" to most questions). The tiny random-init test models know none of it.
 """
 
 from __future__ import annotations
