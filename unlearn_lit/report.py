@@ -67,19 +67,49 @@ LM_COLUMNS = ("forget_rouge", "forget_quality", "model_utility")
 
 def lm_markdown_table(rows: dict[str, dict[str, Any]], failed: dict[str, str]) -> str:
     """TOFU rows (METHOD.md §9): forget ROUGE-L, forget quality, model utility, time, params updated."""
-    head = ("| method | forget ROUGE | forget quality | model utility | time (s) | params updated |\n"
-            "|---|---|---|---|---|---|\n")  # fmt: skip
+
+    def cells(r: dict[str, Any]) -> list[str]:
+        fq = "–" if r.get("forget_quality") is None else f"{r['forget_quality']:.3g}"
+        return [f"{r['forget_rouge']:.3f}", fq, f"{r['model_utility']:.3f}"]
+
+    return _llm_table(rows, failed, ("forget ROUGE", "forget quality", "model utility"), cells)
+
+
+MCQ_COLUMNS = ("wmdp_acc", "chance", "wmdp_chance_p", "mmlu_acc", "mmlu_drop")
+
+
+def mcq_markdown_table(rows: dict[str, dict[str, Any]], failed: dict[str, str]) -> str:
+    """WMDP rows (METHOD.md §9, no RT): forget-topic accuracy vs chance, utility accuracy and its drop."""
+
+    def cells(r: dict[str, Any]) -> list[str]:
+        drop = "–" if r.get("mmlu_drop") is None else f"{r['mmlu_drop']:+.3f}"
+        return [
+            f"{r['wmdp_acc']:.3f} ({r['chance']:.2f})",
+            f"{r['wmdp_chance_p']:.2g}",
+            f"{r['mmlu_acc']:.3f}",
+            drop,
+        ]
+
+    header = ("forget-topic acc (chance)", "p at chance", "utility acc", "utility drop vs θ*")
+    return _llm_table(rows, failed, header, cells)
+
+
+def _llm_table(
+    rows: dict[str, dict[str, Any]], failed: dict[str, str], header: tuple[str, ...], cells: Any
+) -> str:
+    """A markdown table of LLM rows: the method, ``cells(row)`` under ``header``, time, params updated."""
+    columns = ("method", *header, "time (s)", "params updated")
+    head = f"| {' | '.join(columns)} |\n|{'---|' * len(columns)}\n"
     lines, notes = [], []
     for name, r in rows.items():
-        fq = "–" if r.get("forget_quality") is None else f"{r['forget_quality']:.3g}"
         frac = r["params_updated"] / max(r["params_total"], 1)
         label = name
         if r.get("unlearned") is False:
             label = f"{name} (did not unlearn)"
             notes.append(f"- {name} did not unlearn: {r.get('unlearn_note', '')}")
-        lines.append(f"| {label} | {r['forget_rouge']:.3f} | {fq} | {r['model_utility']:.3f} | "
-                     f"{r['time_s']:.1f} | {r['params_updated']} ({100 * frac:.1f}%) |")  # fmt: skip
-    lines += [f"| {name} | failed: {why[:80]} | | | | |" for name, why in failed.items()]
+        values = [label, *cells(r), f"{r['time_s']:.1f}", f"{r['params_updated']} ({100 * frac:.1f}%)"]
+        lines.append(f"| {' | '.join(values)} |")
+    lines += [f"| {name} | failed: {why[:80]} |{' |' * (len(columns) - 2)}" for name, why in failed.items()]
     table = head + "".join(line + "\n" for line in lines)
     return table + ("\n" + "\n".join(notes) + "\n" if notes else "")
 
@@ -96,6 +126,8 @@ def markdown_table(rows: dict[str, dict[str, Any]], failed: dict[str, str]) -> s
     )
     if any("model_utility" in r for r in rows.values()):
         return lm_markdown_table(rows, failed)
+    if any("wmdp_acc" in r for r in rows.values()):
+        return mcq_markdown_table(rows, failed)
     lines, notes = [], []
     for name, r in rows.items():
         pct = [f"{100 * r[k]:.2f}" if r.get(k) is not None else "–"
@@ -131,7 +163,8 @@ def write_report(directory: Path, summary: dict[str, Any], title: str) -> None:
     buf = io.StringIO()
     writer = csv.writer(buf)
     lm = any("model_utility" in r for r in summary["methods"].values())
-    columns = (*LM_COLUMNS, *COLUMNS) if lm else COLUMNS
+    mcq = any("wmdp_acc" in r for r in summary["methods"].values())
+    columns = (*LM_COLUMNS, *COLUMNS) if lm else (*MCQ_COLUMNS, *COLUMNS) if mcq else COLUMNS
     writer.writerow(("method", *columns))
     for name, r in summary["methods"].items():
         writer.writerow((name, *(r[c] for c in columns)))
@@ -139,6 +172,10 @@ def write_report(directory: Path, summary: dict[str, Any], title: str) -> None:
     table = markdown_table(summary["methods"], summary["failed"])
     note = ("Forget quality: KS-test p-value against RT's forget truth ratios; model utility: harmonic "
             "mean of nine (METHOD.md §9)." if lm else "All numbers in percent; Avg.Gap is to RT.")  # fmt: skip
+    if mcq:
+        note = ("Multiple choice by choice log-likelihood (METHOD.md §9, no RT): forget-topic (WMDP) accuracy "
+                "should fall to chance -- 'p at chance' is the binomial p-value of scoring that well by "
+                "guessing -- while the utility (MMLU) accuracy keeps θ*'s (drop = θ* minus the row).")  # fmt: skip
     atomic_write(directory / "results.md", f"# {title}\n\n{note}\n\n{table}")
     atomic_write(directory / "config.yaml", yaml.safe_dump(summary["config"], sort_keys=False))
     print(table)  # the product's main output: the comparison table

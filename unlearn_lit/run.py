@@ -26,6 +26,7 @@ import torch
 
 from unlearn_lit.config import RunConfig
 from unlearn_lit.eval.cost import CostTracker
+from unlearn_lit.eval.mcq import McqEvaluator
 from unlearn_lit.eval.metrics import avg_gap, evaluate
 from unlearn_lit.eval.relearn import plot_relearn, relearn_curves
 from unlearn_lit.eval.tofu import TofuEvaluator
@@ -46,6 +47,7 @@ from unlearn_lit.selection import Headroom, SelectionRule, verdict
 from unlearn_lit.units import unit_layout
 
 log = logging.getLogger(__name__)
+PRETRAINED = "pretrained"  # ``original: pretrained``: θ* is the backbone's own (pretrained) weights
 
 
 def run(
@@ -78,7 +80,7 @@ def prepare(cfg: RunConfig) -> tuple[Any, Any, MaskArtifact | None]:
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     for what, path in (("original", cfg.original), ("mask_file", cfg.mask_file)):
-        if path is not None and not Path(path).expanduser().exists():
+        if path is not None and path != PRETRAINED and not Path(path).expanduser().exists():
             raise FileNotFoundError(f"{what} {path} does not exist")
     dm = cfg.data.build()
     if dm.dataset.task == "lm" and cfg.relearn is not None:
@@ -110,9 +112,14 @@ def prepare(cfg: RunConfig) -> tuple[Any, Any, MaskArtifact | None]:
 def model_of(
     cfg: RunConfig, which: str, dm: Any, factory: Any, loggers: RunLoggers, callbacks: Sequence[Any] = ()
 ):
-    """θ* (``which="original"``: loaded from ``cfg.original``, else trained or cached) or RT
-    (``"retrain"``: trained on D_r or cached), in eval mode on the runtime's device; binds ``dm``."""
-    if which == "original" and cfg.original is not None:  # the user's own θ*: loaded, never trained
+    """θ* (``which="original"``: loaded from ``cfg.original``, the backbone as built when it is
+    ``pretrained`` -- WMDP's θ* is the pretrained chat model, METHOD.md §9 -- else trained or cached)
+    or RT (``"retrain"``: trained on D_r or cached), in eval mode on the runtime's device; binds ``dm``."""
+    if which == "original" and cfg.original == PRETRAINED:
+        model = factory()
+        model.train_info = {"pretrained": True, "seconds": 0.0}
+        dm.bind(model)
+    elif which == "original" and cfg.original is not None:  # the user's own θ*: loaded, never trained
         model = load_original(factory(), cfg.original)
         dm.bind(model)
     else:
@@ -145,15 +152,10 @@ def _run(
              for w, m in (("original", original), ("rt", retrain)) if m is not None}  # fmt: skip
     dm.bind(original)
     ev = dict(retain_subsample=cfg.eval_retain_subsample, seed=cfg.seed)
-    lm = dm.dataset.task == "lm"  # question answering with a causal LM: TOFU's metrics (METHOD.md §9)
-    score = (
-        TofuEvaluator(dm.dataset.eval_sets, cfg.tofu_eval)
-        if lm
-        else functools.partial(evaluate, datamodule=dm, **ev)
-    )
-    row = _row_lm if lm else table_row
+    lm = dm.dataset.task == "lm"  # a causal LM: TOFU's or WMDP's metrics (METHOD.md §9)
+    score, row = scorer(cfg, dm) if lm else (functools.partial(evaluate, datamodule=dm, **ev), table_row)
     rt_metrics = score(retrain) if retrain is not None else None
-    if lm and retrain is not None:  # forget quality compares every model's forget truth ratios with RT's
+    if isinstance(score, TofuEvaluator) and retrain is not None:  # forget quality: forget TRs vs RT's
         score.reference = score.last_truth_ratios
         rt_metrics["forget/quality"] = 1.0
     layout = unit_layout(original)
@@ -161,6 +163,9 @@ def _run(
     total = sum(p.numel() for p in params.values())
     rows: dict[str, dict[str, Any]] = {}
     original_metrics = score(original)
+    if isinstance(score, McqEvaluator):  # no RT in WMDP: every later row reports its drop from θ*
+        score.reference = original_metrics
+        original_metrics = {**original_metrics, "forget/acc_drop": 0.0, "retain/acc_drop": 0.0}
     rows["original"] = row(original_metrics, rt_metrics, 0.0, 0, total)
     if retrain is not None:
         rows["rt"] = row(rt_metrics, rt_metrics, times["rt"], total, total)
@@ -423,7 +428,29 @@ def table_row(
     }
 
 
-def _row_lm(
+def _tofu_columns(metrics: dict[str, float]) -> dict[str, Any]:
+    """TOFU (METHOD.md §9): forget ROUGE, forget quality (needs RT), model utility."""
+    return {
+        "forget_rouge": metrics["forget/rouge"],
+        "forget_quality": metrics.get("forget/quality"),  # absent without RT
+        "model_utility": metrics["model_utility"],
+    }
+
+
+def _mcq_columns(metrics: dict[str, float]) -> dict[str, Any]:
+    """WMDP (METHOD.md §9, no RT): forget-topic accuracy against chance (and the binomial p-value of
+    doing that well by guessing), utility (MMLU) accuracy and its drop from θ*."""
+    return {
+        "wmdp_acc": metrics["forget/acc"],
+        "chance": metrics["forget/chance"],
+        "wmdp_chance_p": metrics["forget/chance_p"],
+        "mmlu_acc": metrics["retain/acc"],
+        "mmlu_drop": metrics.get("retain/acc_drop"),  # θ* minus this model (absent for RT)
+    }
+
+
+def _llm_row(
+    columns: Any,
     metrics: dict[str, float],
     rt: dict[str, float] | None,
     seconds: float,
@@ -431,12 +458,11 @@ def _row_lm(
     total: int,
     peak_bytes: int = 0,
 ) -> dict[str, Any]:
-    """A TOFU row (METHOD.md §9): forget ROUGE, forget quality (needs RT), model utility, cost."""
+    """An LLM row (as :func:`table_row`, after ``columns``): the benchmark's ``columns(metrics)``, the
+    classification columns empty, and the cost."""
     return {
         **{k: None for k in ("forget_acc", "retain_acc", "test_acc", "mia", "mia_efficacy", "avg_gap")},
-        "forget_rouge": metrics["forget/rouge"],
-        "forget_quality": metrics.get("forget/quality"),  # absent without RT
-        "model_utility": metrics["model_utility"],
+        **columns(metrics),
         "time_s": seconds,
         "unlearned": None,
         "oracle_avg_gap": None,
@@ -445,6 +471,15 @@ def _row_lm(
         "params_total": total,
         "metrics": metrics,
     }
+
+
+def scorer(cfg: RunConfig, dm: Any) -> tuple[Any, Any]:
+    """The evaluator and row builder of a causal-LM dataset: multiple choice when it has WMDP-like
+    question sets (``forget_mcq``), else TOFU's question answering."""
+    if "forget_mcq" in dm.dataset.eval_sets:
+        ev = McqEvaluator(dm.dataset.eval_sets, cfg.tofu_eval.batch_size, cfg.tofu_eval.mcq_format)
+        return ev, functools.partial(_llm_row, _mcq_columns)
+    return TofuEvaluator(dm.dataset.eval_sets, cfg.tofu_eval), functools.partial(_llm_row, _tofu_columns)
 
 
 def changed_entries(original: torch.nn.Module, model: torch.nn.Module) -> int:

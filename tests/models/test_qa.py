@@ -90,3 +90,15 @@ def test_prompt_batch_is_left_padded():
     batch = collate.prompts(["Who?", "Where exactly?"])
     assert batch["attention_mask"][0, 0] == 0 and batch["attention_mask"][:, -1].all()
     assert batch["input_ids"][1].tolist() == collate.prompt_ids("Where exactly?")
+
+
+def test_plain_text_labels_every_token_but_padding():
+    """WMDP's corpora are plain text: every non-padding token is a label, and the loss is the same as
+    the attention-mask form without labels."""
+    bb = build_backbone("tiny_llama", tokenizer="chars", kv_heads=2, positions=258).eval()
+    batch = bb.collate([{"text": "The heart pumps blood.", "index": 0}, {"text": "Oslo.", "index": 1}])
+    assert torch.equal(batch["labels"], batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100))
+    assert (batch["labels"][1] == -100).any() and batch["index"].tolist() == [0, 1]
+    with torch.no_grad():
+        without = bb.per_example_loss({k: v for k, v in batch.items() if k != "labels"})
+        assert torch.allclose(bb.per_example_loss(batch), without)

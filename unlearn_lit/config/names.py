@@ -24,8 +24,8 @@ BACKBONES = (
 )  # fmt: skip
 BACKBONE_PREFIXES = ("hf:", "timm:")
 DATASETS = (
-    "cifar10", "csv", "digits", "fashion_mnist", "hf", "imagefolder", "mnli", "qqp", "sst2", "stsb",
-    "tofu", "tofu_synthetic", "tweets", "tweets_binary",
+    "cifar10", "csv", "digits", "fashion_mnist", "hf", "imagefolder", "mcq_synthetic", "mnli", "qqp", "sst2",
+    "stsb", "tofu", "tofu_synthetic", "tweets", "tweets_binary", "wmdp",
 )  # fmt: skip
 OBJECTIVES = ("mlf", "mlr", "norm", "random")
 
@@ -37,6 +37,7 @@ GRANULARITIES = ("example", "batch")
 FISHER_MODES = ("per_example", "per_batch")
 SUCCESSIVE_MODES = ("memory_free", "memory_aided")
 LOGGERS = ("csv", "wandb")
+MCQ_FORMATS = ("letter", "cloze")  # multiple-choice scoring (unlearn_lit.eval.mcq)
 
 
 def registered(static: Collection[str], module: str, registry: str) -> list[str]:

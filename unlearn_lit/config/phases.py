@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from unlearn_lit.config.names import GRANULARITIES, OBJECTIVES, check_sparsity, maskable_kinds, registered
+from unlearn_lit.config.names import (
+    GRANULARITIES,
+    MCQ_FORMATS,
+    OBJECTIVES,
+    check_sparsity,
+    maskable_kinds,
+    registered,
+)
 from unlearn_lit.errors import unknown
 from unlearn_lit.registry import UnknownNameError
 from unlearn_lit.runtime import PRECISIONS
@@ -168,12 +175,20 @@ class RelearnConfig:
 
 @dataclass
 class TofuEvalConfig:
-    """Options of the TOFU evaluation.
+    """Options of the LLM evaluation: TOFU's, and WMDP's multiple choice (:mod:`unlearn_lit.eval.mcq`).
 
     Attributes:
         max_new_tokens: tokens generated per answer for ROUGE-L (TOFU: 200).
         batch_size: questions per forward / generation batch.
+        mcq_format: multiple-choice datasets (``wmdp``, ``mcq_synthetic``): ``letter`` (WMDP's and
+            lm-evaluation-harness's: the letters of the listed choices scored) or ``cloze`` (each choice's
+            text scored after the question, per character; for small models that answer letters at chance).
     """
 
     max_new_tokens: int = 200
     batch_size: int = 32
+    mcq_format: str = "letter"
+
+    def __post_init__(self) -> None:
+        if self.mcq_format not in MCQ_FORMATS:
+            raise ValueError(unknown("tofu_eval.mcq_format", self.mcq_format, MCQ_FORMATS))

@@ -7,7 +7,8 @@ without a chat template (the tiny test models share BERT's) gets the plain forma
 ``Question: {question}\\nAnswer:`` and a logged note. Labels are -100 on the prompt and on padding, so
 :func:`~unlearn_lit.models.base.per_example_loss` is the mean NLL of the answer tokens. Prompt and
 answer are tokenized separately and concatenated, so the boundary is exact (no re-tokenization across
-it). Examples without ``question`` (plain text, ``{"text": ...}``) are language-modelled whole.
+it). Examples without ``question`` (plain text, ``{"text": ...}``) are language-modelled whole: their
+labels are every non-padding token.
 """
 
 from __future__ import annotations
@@ -90,8 +91,10 @@ class QACollate:
         return self.prompt_ids(question), self.answer_ids(answer)
 
     def __call__(self, examples: Sequence[dict[str, Any]]) -> dict[str, Tensor]:
-        if "question" not in examples[0]:
-            return self.text(examples)
+        if "question" not in examples[0]:  # plain text (WMDP's corpora): every non-padding token counts
+            batch = self.text(examples)
+            batch["labels"] = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, IGNORE)
+            return batch
         missing = sorted({"question", "answer"} - set(examples[0]))
         if missing:
             raise ValueError(
