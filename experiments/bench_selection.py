@@ -91,13 +91,16 @@ GUARDS = {
 }
 
 
-def setup_config(name: str, seed: int, threads: int, methods: Sequence[str] = METHODS) -> dict[str, Any]:
-    """The flat RunConfig fields of one setup and seed (θ* and RT trained with this seed too)."""
+def setup_config(
+    name: str, seed: int, threads: int, methods: Sequence[str] = METHODS, screen: int = 0
+) -> dict[str, Any]:
+    """The flat RunConfig fields of one setup and seed (θ* and RT trained with this seed too); the
+    fine-tuning methods screen their checkpoints on ``screen`` examples (0: every checkpoint in full)."""
     cfg = common.merge(SETUPS[name], common.seed_overrides(seed))
     cfg = common.merge(cfg, {"data": {"data_seed": seed}, "recipe_overrides": {"seed": seed}})
-    # every checkpoint in full: the guards re-applied offline need every checkpoint's full row (the
-    # default screen measures only the few it confirms)
-    cfg = common.merge(cfg, {"method_options": {m: {"selection_screen": 0} for m in FINETUNING}})
+    # default 0, every checkpoint in full: the guards re-applied offline need every checkpoint's full row
+    # (a screen measures only the few it confirms; --screen 64 measures the default)
+    cfg = common.merge(cfg, {"method_options": {m: {"selection_screen": screen} for m in FINETUNING}})
     return {**cfg, "methods": ["rt", *[m for m in methods if m != "rt"]],
             "table": f"bench_selection_{name}", "threads": threads, "trainer": {"progress_bar": False}, "headroom": True,
             "save_models": False}  # fmt: skip
@@ -254,6 +257,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/bench_selection"))
     p.add_argument("--merge", nargs="+", type=Path, default=[],
                    help="bench_selection.json files of earlier runs (other setups or methods) to tabulate with these")  # fmt: skip
+    p.add_argument("--screen", type=int, default=0,
+                   help="fine-tuning methods' selection_screen (default 0: every checkpoint in full, for the "
+                   "offline guard columns; 64 is the methods' own default)")  # fmt: skip
     p.add_argument("--set", dest="overrides", type=_override, action="append", default=[], metavar="KEY=YAML",
                    help="a RunConfig field for every run, dotted keys allowed (e.g. repair.lr=1e-3); repeatable")  # fmt: skip
     args = p.parse_args(argv)
@@ -270,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for setup in args.setups:
             cfg_path = args.out / "configs" / f"{setup}-seed{seed}.yaml"
             cfg_path.parent.mkdir(parents=True, exist_ok=True)
-            fields = setup_config(setup, seed, args.threads, args.methods)
+            fields = setup_config(setup, seed, args.threads, args.methods, args.screen)
             for override in args.overrides:
                 fields = common.merge(fields, override)
             cfg_path.write_text(yaml.safe_dump(fields, sort_keys=False))
