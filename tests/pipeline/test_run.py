@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,8 @@ ROW_KEYS = set(COLUMNS)
 
 @pytest.mark.integration
 @pytest.mark.timeout(600)
-def test_quickstart_pipeline_reduced(tmp_path):
+def test_quickstart_pipeline_reduced(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="unlearn_lit.eval.cost")  # each timed phase's seconds
     cfg = RunConfig(
         backbone="vit_digits",
         data=DataConfig(name="digits", forget_size=64, max_train=600, max_test=300, val_size=150),
@@ -55,6 +58,11 @@ def test_quickstart_pipeline_reduced(tmp_path):
     for m in ("ga", "mape_ga"):
         assert cost[m]["steps_s"] > 0 and cost[m]["selection_s"] > 0 and cost[m]["fisher_s"] == 0
     assert cost["mape_so"]["phase1_s"] > 0 and cost["so"]["phase1_s"] == 0 and cost["ga"]["headroom_s"] > 0
+    # a method's time is its timed block (logged) with phase 1 for MAPE, without the headroom analysis
+    logged = dict(re.findall(r"phase (\w+): ([\d.]+) s", caplog.text))
+    for m, c in cost.items():
+        expected = float(logged[m]) - c["headroom_s"] + c["phase1_s"]
+        assert metrics["methods"][m]["time_s"] == pytest.approx(expected, abs=0.02), m
     assert set(metrics["methods"]) | set(metrics["failed"]) == {
         "original",
         "rt",
