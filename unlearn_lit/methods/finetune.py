@@ -16,6 +16,7 @@ Method configs subclass :class:`FinetuneConfig` (configs only; methods share cod
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -81,6 +82,10 @@ def finetune(
     Raises:
         UnlearningFailed: on a non-finite loss or parameter (θ* is untouched: training runs on a copy).
     """
+    # a finished fine-tuning's Trainer <-> LightningModule reference cycles keep its model copies and
+    # optimizer states (~4x the model) until the cyclic collector runs: measured on SmolLM2-135M, each
+    # method of a run left ~3 GB more resident than the last
+    gc.collect()
     masks = trainable if trainable is not None else inputs.param_mask
     planned = list(lrs or [])
     lr = planned[0] if planned else learning_rate(cfg, inputs.original, masked=inputs.param_mask is not None)
