@@ -240,8 +240,8 @@ def _run(
             result.model.to(device)
             # the method's time: phase 1 counts for MAPE methods; scoring candidates against RT (headroom,
             # analysis only) does not
-            analysis_s = _cost(result.info, 0.0)["headroom_s"]
-            seconds = record["seconds"] - analysis_s + (phase1_s if source == "mape" else 0.0)
+            parts = _cost(result.info, phase1_s if source == "mape" else 0.0)
+            seconds = record["seconds"] - parts["headroom_s"] + parts["phase1_s"]
             metrics = score(result.model)
             bad = [k for k, v in metrics.items() if not math.isfinite(v) and "class" not in k]
             if bad:
@@ -252,7 +252,7 @@ def _run(
             continue
         updated = changed_entries(original, result.model)
         rows[name] = row(metrics, rt_metrics, seconds, updated, total, record["peak_memory_bytes"])
-        rows[name]["cost"] = _cost(result.info, phase1_s if source == "mape" else 0.0)
+        rows[name]["cost"] = parts
         did, why = verdict(updated, metrics, original_metrics, result.info)
         rows[name].update(unlearned=did, unlearn_note=why, oracle_avg_gap=result.info.get("oracle_avg_gap"))
         if unrepaired is not None:  # the method alone, for comparison (evaluated outside its time)

@@ -7,8 +7,9 @@ has passed its target plus ``patience`` evaluations, and restores the chosen wei
 training ends. With a :class:`~unlearn_lit.selection.headroom.Headroom`, every candidate is also scored
 against RT (analysis).
 
-**Screen, then confirm** (selection within budget): with ``screen`` sets (the first n examples of each
-selection set), every checkpoint is measured on the screen only, and the rule's order on the screen
+**Screen, then confirm** (selection within budget): with ``screen`` sets (a few examples of each
+selection set; the fine-tuning methods spread them through each set), every checkpoint is measured on
+the screen only, and the rule's order on the screen
 (:meth:`~unlearn_lit.selection.rule.SelectionRule.rank`) keeps the ``confirm_top`` best checkpoints
 after step 0. When training ends, those, step 0 (measured in full when training starts) and the last
 checkpoint are measured on the full sets, and the unchanged rule chooses among them: at most
