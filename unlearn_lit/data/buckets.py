@@ -21,10 +21,12 @@ many batches as the others). Only ``bucket_batches`` falls back to its default t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
+from torch import Tensor
 from torch.utils.data import BatchSampler, Sampler
 
 BUCKET_BATCHES = 50
@@ -110,3 +112,94 @@ def _dataset(sampler: Sampler[int]) -> Sequence[Any]:
     raise TypeError(
         f"{type(sampler).__name__} exposes no dataset (data_source / dataset) to read lengths from"
     )
+
+
+def sort_by_length(
+    batches: Sequence[dict[str, Any]], batch_size: int | None = None
+) -> tuple[list[dict], Tensor]:
+    """Collated text batches re-cut into batches of similar length, each trimmed to its longest example.
+
+    For sets measured whole (evaluation, the selection sets), where the order of examples does not
+    matter once it is known: padding (about 40% of the tokens of random batches of tweets) costs
+    forward passes and changes no result. Returns the new batches and ``order``: the position in the
+    input of each example of the output (``order[i]`` is the input position of output example i).
+
+    Only right-padded batches with an ``attention_mask`` are re-cut; anything else (images, left
+    padding, where trimming would shift a decoder's positions) comes back as is, with the identity
+    order. Tensors of shape ``[B, T]`` (the mask's) are padded and trimmed along T with the value
+    they hold at padded positions; other tensors are only re-ordered along B.
+    """
+    sizes = [_rows(b) for b in batches]
+    identity = torch.arange(sum(sizes))
+    masks = [b.get("attention_mask") for b in batches]
+    if not batches or any(m is None or m.dim() != 2 or not bool(m[:, 0].all()) for m in masks):
+        return list(batches), identity
+    width = max(m.shape[1] for m in masks)
+    keys = list(batches[0])
+    if any(not torch.is_tensor(b.get(k)) or b[k].dim() == 0 for b in batches for k in keys):
+        return list(batches), identity
+    seq = {
+        k
+        for k in keys
+        if all(
+            torch.is_tensor(b[k]) and b[k].shape[:2] == m.shape for b, m in zip(batches, masks, strict=True)
+        )
+    }
+    pad = {k: _pad_value(batches, masks, k) for k in seq}
+    whole = {
+        k: torch.cat([_widen(b[k], width, pad.get(k, 0)) if k in seq else b[k] for b in batches])
+        for k in keys
+    }
+    lengths = whole["attention_mask"].sum(1)
+    order = torch.sort(lengths, stable=True).indices
+    size = batch_size or max(sizes)
+    out = [
+        trim_padding({k: v[order[start : start + size]] for k, v in whole.items()})
+        for start in range(0, len(order), size)
+    ]
+    return out, order
+
+
+def trim_padding(batch: dict[str, Any]) -> dict[str, Any]:
+    """A right-padded text batch without the columns no example uses (every ``[B, T]`` tensor of the
+    attention mask's shape cut to the longest example); any other batch as is."""
+    mask = batch.get("attention_mask")
+    if not torch.is_tensor(mask) or mask.dim() != 2 or not len(mask) or not bool(mask[:, 0].all()):
+        return batch
+    longest = int(mask.sum(1).max())
+    if longest == mask.shape[1]:
+        return batch
+    return {
+        k: v[:, :longest] if torch.is_tensor(v) and v.shape[:2] == mask.shape else v for k, v in batch.items()
+    }
+
+
+def _rows(batch: dict[str, Any]) -> int:
+    return next(len(v) for v in batch.values() if torch.is_tensor(v))
+
+
+def _pad_value(batches: Sequence[dict[str, Any]], masks: Sequence[Tensor], key: str) -> Any:
+    """What ``key`` holds where the attention mask is 0 (the collate's padding), 0 if nothing is padded."""
+    for batch, mask in zip(batches, masks, strict=True):
+        padded = mask == 0
+        if padded.any():
+            return batch[key][padded][0].item()
+    return 0
+
+
+def _widen(t: Tensor, width: int, value: Any) -> Tensor:
+    """``t`` ([B, T, ...]) right-padded with ``value`` to T = ``width``."""
+    if t.shape[1] == width:
+        return t
+    fill = t.new_full((t.shape[0], width - t.shape[1], *t.shape[2:]), value)
+    return torch.cat([t, fill], 1)
+
+
+def sorted_windows(
+    batches: Iterable[dict[str, Any]], window: int = BUCKET_BATCHES
+) -> Iterator[tuple[list[dict], Tensor]]:
+    """:func:`sort_by_length` over consecutive windows of ``window`` batches (bounded memory for
+    large sets): yields each window's re-cut batches and their ``order`` within the window."""
+    it = iter(batches)
+    while chunk := list(itertools.islice(it, window)):
+        yield sort_by_length(chunk)

@@ -21,6 +21,7 @@ from torchmetrics.functional import spearman_corrcoef
 from torchmetrics.functional.classification import multiclass_accuracy
 from tqdm.auto import tqdm
 
+from unlearn_lit.data.buckets import sorted_windows
 from unlearn_lit.eval.mia import confidence_mia, loss_attack
 from unlearn_lit.models.base import Backbone, predictions
 
@@ -54,21 +55,32 @@ def predict(backbone: Backbone, loader: Iterable[dict[str, Tensor]], desc: str =
     device = next(backbone.parameters()).device
     parts: dict[str, list[Tensor]] = {"preds": [], "labels": [], "losses": [], "index": []}
     total = len(loader) if isinstance(loader, DataLoader) else None
-    try:
-        for batch in tqdm(
-            loader, desc=desc, total=total, leave=False, disable=total is not None and total < 20
-        ):
-            batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
-            logits = backbone(batch)
-            parts["preds"].append(predictions(logits, backbone.task).cpu())
-            parts["losses"].append(backbone.per_example_loss(batch, logits).float().cpu())
-            parts["labels"].append(batch["labels"].cpu())
-            parts["index"].append(
-                batch["index"].cpu() if "index" in batch else torch.empty(0, dtype=torch.long)
-            )
+    bar = tqdm(desc=desc, total=total, leave=False, disable=total is not None and total < 20)
+    try:  # text: each window of batches re-cut by length (no padding), results put back in loader order
+        for window, order in sorted_windows(loader):
+            part: dict[str, list[Tensor]] = {k: [] for k in parts}
+            for batch in window:
+                batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
+                logits = backbone(batch)
+                part["preds"].append(predictions(logits, backbone.task).cpu())
+                part["losses"].append(backbone.per_example_loss(batch, logits).float().cpu())
+                part["labels"].append(batch["labels"].cpu())
+                if "index" in batch:
+                    part["index"].append(batch["index"].cpu())
+            back = torch.argsort(order)  # loader position -> position in the re-cut window
+            for k, v in part.items():
+                if v:
+                    parts[k].append(torch.cat(v)[back])
+            bar.update(len(window))
     finally:
+        bar.close()
         backbone.train(was_training)
-    return Outputs(**{k: torch.cat(v) if v else torch.empty(0) for k, v in parts.items()})
+    return Outputs(
+        **{
+            k: torch.cat(v) if v else torch.empty(0, dtype=torch.long if k == "index" else torch.float)
+            for k, v in parts.items()
+        }
+    )
 
 
 def score(out: Outputs, task: str, num_labels: int) -> float:

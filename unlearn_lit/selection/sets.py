@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from unlearn_lit.data.buckets import sort_by_length, trim_padding
 from unlearn_lit.masks.stats import batch_size
 from unlearn_lit.models.base import Backbone
 
@@ -57,9 +58,10 @@ class SelectionSets:
         exclude_labels: Sequence[int] = (),
     ):
         device = next(original.parameters()).device  # batches live where θ* does
-        self.retain, self.forget, self.val = (
-            [to_device(b, device) for b in s] for s in (retain, forget, val)
-        )
+        self._order: dict[str, Tensor] = {}  # per set: each stored example's position in the input
+        for name, batches in (("retain", retain), ("forget", forget), ("val", val)):
+            batches, self._order[name] = sort_by_length(list(batches))  # text: no padding to pay for
+            setattr(self, name, [to_device(b, device) for b in batches])
         if not self.forget:
             raise ValueError("selection needs a non-empty forget set")
         self.task = original.task
@@ -172,14 +174,16 @@ class SelectionSets:
         if n is None:
             return self
         sub, picks = copy.copy(self), {}
+        sub._order = {}
         for name, total in self.sizes().items():
-            batches = getattr(self, name)
             if spread and n < total:
-                picks[name] = torch.arange(n) * total // n  # [n] evenly spaced positions in the set
-                setattr(sub, name, _pick(batches, picks[name]))
+                wanted = torch.arange(n) * total // n  # [n] evenly spaced positions in the input order
             else:
-                picks[name] = torch.arange(min(n, total))
-                setattr(sub, name, first_examples(batches, n))
+                wanted = torch.arange(min(n, total))
+            # where those examples are stored (text sets are stored sorted by length)
+            picks[name] = torch.sort(torch.argsort(self._order[name])[wanted]).values
+            setattr(sub, name, _pick(getattr(self, name), picks[name]))
+            sub._order[name] = torch.argsort(torch.argsort(self._order[name][picks[name]]))
         retain = [batch_size(b) for b in sub.retain]
         sub.reference = list(torch.cat(self.reference)[picks["retain"]].split(retain)) if retain else []
         sub._ref_stats = {k: tuple(t[picks[k]] for t in v) for k, v in self._ref_stats.items()}
@@ -194,7 +198,8 @@ def _pick(batches: list[dict[str, Any]], positions: Tensor) -> list[dict[str, An
         size = batch_size(batch)
         rows = positions[(positions >= start) & (positions < start + size)] - start
         if len(rows):
-            out.append({k: v[rows.to(v.device)] if isinstance(v, Tensor) else v for k, v in batch.items()})
+            picked = {k: v[rows.to(v.device)] if isinstance(v, Tensor) else v for k, v in batch.items()}
+            out.append(trim_padding(picked))
         start += size
     return out
 

@@ -1,0 +1,101 @@
+"""What padding costs in the sets measured whole (issue 14): the selection sets and evaluation.
+
+Builds the MiniLM quickstart's data (all-MiniLM-L6-v2, 4,000 bundled tweets, 512 validation, 1,000
+test, a 512-example retain slice) and times, median of ``--repeats``:
+
+- one selection-set measurement (:meth:`SelectionSets.measure`, the sets stored re-cut by length)
+  against the same forward passes over the loaders' padded batches, as it ran before;
+- ``predict`` on the test split (windows of batches re-cut by length) against a plain loop over the
+  padded batches.
+
+It also prints the padding share of the tokens in both layouts, and checks that the re-cut
+measurements equal the padded ones (largest difference of the per-example losses).
+
+    python experiments/bench_padding.py --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from unlearn_lit.data import UnlearnDataModule, build_dataset  # noqa: E402
+from unlearn_lit.data.buckets import sorted_windows  # noqa: E402
+from unlearn_lit.eval.metrics import predict  # noqa: E402
+from unlearn_lit.models import build_backbone  # noqa: E402
+from unlearn_lit.selection import SelectionSets, first_examples  # noqa: E402
+
+
+def padding(batches: list[dict]) -> float:
+    masks = [b["attention_mask"] for b in batches]
+    return 1 - sum(int(m.sum()) for m in masks) / sum(m.numel() for m in masks)
+
+
+@torch.inference_mode()
+def padded_losses(model, batches: list[dict]) -> torch.Tensor:
+    return torch.cat([F.cross_entropy(model(b), b["labels"], reduction="none") for b in batches])
+
+
+def timed(fn, repeats: int) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = build_backbone("minilm", num_labels=3, max_length=64).eval()
+    dm = UnlearnDataModule(
+        build_dataset("tweets"), max_train=4000, max_test=1000, val_size=512, batch_size=32
+    ).bind(model)
+    retain = first_examples(dm.retain_dataloader(subsample=512, seed=0))
+    forget, val = first_examples(dm.forget_dataloader()), first_examples(dm.val_dataloader(), 512)
+    sets = SelectionSets(model, retain, forget, val)
+    padded = retain + forget + val
+    recut = sets.retain + sets.forget + sets.val
+    t_padded, losses = timed(lambda: padded_losses(model, padded), args.repeats)
+    t_recut, _ = timed(lambda: sets.measure(model), args.repeats)
+    test = first_examples(dm.test_dataloader())
+    t_test_padded, test_losses = timed(lambda: padded_losses(model, test), args.repeats)
+    t_test, out = timed(lambda: predict(model, dm.test_dataloader()), args.repeats)
+    diff = (out.losses - test_losses).abs().max().item()
+    ref = sets.ref["retain_loss"] - losses[: sets.sizes()["retain"]].double().mean().item()
+    print(f"threads {args.threads}, median of {args.repeats}")
+    print(
+        "| set | examples | padding, padded batches | padding, re-cut | padded (s) | re-cut (s) | speed-up |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    n_sel = sum(sets.sizes().values())
+    print(
+        f"| selection sets (one candidate) | {n_sel} | {padding(padded):.1%} | {padding(recut):.1%} | "
+        f"{t_padded:.2f} | {t_recut:.2f} | {t_padded / t_recut:.2f}x |"
+    )
+    print(
+        f"| test split (predict) | {len(out.losses)} | {padding(test):.1%} | "
+        f"{padding(_recut(test)):.1%} | "
+        f"{t_test_padded:.2f} | {t_test:.2f} | {t_test_padded / t_test:.2f}x |"
+    )
+    print(f"largest |loss difference| on the test split: {diff:.2e}; retain-loss mean difference: {ref:.2e}")
+
+
+def _recut(batches: list[dict]) -> list[dict]:
+    return [b for window, _ in sorted_windows(batches) for b in window]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Sets measured whole are re-cut by length (issue 14): no padding to pay for, the same numbers.
+
+Checked against independent computations: each example's own tokens before and after, a plain
+per-batch forward loop for ``predict``, and hand-computed selection rows over the unsorted batches."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from unlearn_lit.data import UnlearnDataModule, build_dataset
+from unlearn_lit.data.buckets import sort_by_length, sorted_windows, trim_padding
+from unlearn_lit.eval.metrics import predict
+from unlearn_lit.models import build_backbone
+from unlearn_lit.selection import SelectionSets, first_examples
+
+
+@pytest.fixture(scope="module")
+def tweets():
+    """Tiny BERT and the bundled tweets: unshuffled evaluation batches padded to their longest example."""
+    torch.manual_seed(0)
+    backbone = build_backbone("tiny_bert", num_labels=3).eval()
+    dm = UnlearnDataModule(build_dataset("tweets"), max_train=600, max_test=200, batch_size=32)
+    return backbone, dm.bind(backbone)
+
+
+def tokens(batches):
+    """Each example's unpadded token ids, in batch order."""
+    return [
+        row[m.bool()].tolist()
+        for b in batches
+        for row, m in zip(b["input_ids"], b["attention_mask"], strict=True)
+    ]
+
+
+def padding(batches):
+    return 1 - sum(int(b["attention_mask"].sum()) for b in batches) / sum(
+        b["attention_mask"].numel() for b in batches
+    )
+
+
+def test_recut_batches_hold_every_example_once_with_its_own_tokens(tweets):
+    _, dm = tweets
+    batches = first_examples(dm.test_dataloader())
+    out, order = sort_by_length(batches)
+    assert sorted(order.tolist()) == list(range(200))  # a permutation
+    before, after = tokens(batches), tokens(out)
+    assert after == [before[i] for i in order.tolist()]  # example i of the output is input order[i]
+    labels = torch.cat([b["labels"] for b in batches])
+    assert torch.equal(torch.cat([b["labels"] for b in out]), labels[order])
+    assert [len(b["labels"]) for b in out] == [len(b["labels"]) for b in batches]  # 64, 64, 64, 8
+    assert all(int(b["attention_mask"][:, -1].sum()) > 0 for b in out)  # trimmed to the longest
+    assert padding(out) < 0.5 * padding(batches), (padding(batches), padding(out))  # measured: 19% vs 52%
+
+
+def test_left_padding_and_images_come_back_as_they_are():
+    left = {
+        "input_ids": torch.tensor([[0, 5, 6], [7, 8, 9]]),
+        "attention_mask": torch.tensor([[0, 1, 1], [1, 1, 1]]),
+    }
+    images = {"pixel_values": torch.randn(4, 1, 8, 8), "labels": torch.arange(4)}
+    for batches in ([left], [images]):
+        out, order = sort_by_length(batches)
+        assert out == batches and order.tolist() == list(range(len(order)))
+    assert trim_padding(left) is left and trim_padding(images) is images
+
+
+def test_predict_matches_a_plain_forward_loop_in_loader_order(tweets):
+    backbone, dm = tweets
+    out = predict(backbone, dm.test_dataloader())
+    losses, preds, index = [], [], []
+    with torch.inference_mode():
+        for batch in dm.test_dataloader():  # the padded batches, as the loader gives them
+            logits = backbone(batch)
+            losses.append(torch.nn.functional.cross_entropy(logits, batch["labels"], reduction="none"))
+            preds.append(logits.argmax(-1))
+            index.append(batch["index"])
+    assert torch.equal(out.index, torch.cat(index))  # loader order kept
+    torch.testing.assert_close(out.losses, torch.cat(losses), atol=1e-5, rtol=1e-5)
+    assert (out.preds == torch.cat(preds)).float().mean() > 0.99  # argmax may flip on a float tie only
+    windows = list(sorted_windows(dm.test_dataloader(), window=3))  # 4 batches: 64, 64, 64, 8
+    assert [len(w) for w, _ in windows] == [3, 1]  # bounded windows of the loader's batches
+
+
+def test_selection_rows_equal_hand_computed_means_over_the_unsorted_batches(tweets):
+    backbone, dm = tweets
+    retain = first_examples(dm.retain_dataloader(subsample=128, seed=0))
+    forget, val = first_examples(dm.forget_dataloader()), first_examples(dm.val_dataloader(), 64)
+    sets = SelectionSets(backbone, retain, forget, val)
+
+    def loss_and_acc(batches):
+        with torch.inference_mode():
+            rows = [(backbone(b).double(), b["labels"]) for b in batches]
+        loss = torch.cat([torch.nn.functional.cross_entropy(z, y, reduction="none") for z, y in rows])
+        return loss.mean().item(), torch.cat([(z.argmax(-1) == y).double() for z, y in rows]).mean().item()
+
+    for name, batches in (("retain", retain), ("forget", forget), ("val", val)):
+        loss, acc = loss_and_acc(batches)
+        assert sets.ref[f"{name}_loss"] == pytest.approx(loss, abs=1e-6), name
+        assert sets.ref[f"{name}_acc"] == pytest.approx(acc, abs=1e-12), name
+    assert padding(sets.retain) < padding(retain)  # the stored sets are the re-cut ones (32% vs 43%)
