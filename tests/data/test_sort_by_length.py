@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from unlearn_lit.data import UnlearnDataModule, build_dataset
-from unlearn_lit.data.buckets import sort_by_length, sorted_windows, trim_padding
+from unlearn_lit.data.buckets import positions_by_length, sort_by_length, sorted_windows, trim_padding
 from unlearn_lit.eval.metrics import predict
 from unlearn_lit.models import build_backbone
 from unlearn_lit.selection import SelectionSets, first_examples
@@ -99,3 +99,15 @@ def test_selection_rows_equal_hand_computed_means_over_the_unsorted_batches(twee
         assert sets.ref[f"{name}_loss"] == pytest.approx(loss, abs=1e-6), name
         assert sets.ref[f"{name}_acc"] == pytest.approx(acc, abs=1e-12), name
     assert padding(sets.retain) < padding(retain)  # the stored sets are the re-cut ones (32% vs 43%)
+
+
+def test_positions_by_length_is_a_stable_sort_by_tokens_and_leaves_images_alone(tweets):
+    backbone, dm = tweets
+    positions = torch.arange(0, 300, 3)
+    out = positions_by_length(dm.retain, positions, dm.collate_fn)
+    assert sorted(out.tolist()) == positions.tolist()
+    lengths = [int(dm.collate_fn([dm.retain[int(p)]])["attention_mask"].sum()) for p in out]
+    assert lengths == sorted(lengths) and lengths[0] < lengths[-1]
+    vit = build_backbone("tiny_vit", num_labels=10)
+    digits = UnlearnDataModule(build_dataset("digits"), batch_size=32).bind(vit)
+    assert torch.equal(positions_by_length(digits.retain, positions, digits.collate_fn), positions)

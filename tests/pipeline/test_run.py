@@ -27,6 +27,7 @@ ROW_KEYS = set(COLUMNS)
 @pytest.mark.timeout(600)
 def test_quickstart_pipeline_reduced(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="unlearn_lit.eval.cost")  # each timed phase's seconds
+    caplog.set_level(logging.INFO, logger="unlearn_lit.run")  # phase 1 + search
     cfg = RunConfig(
         backbone="vit_digits",
         data=DataConfig(name="digits", forget_size=64, max_train=600, max_test=300, val_size=150),
@@ -58,6 +59,11 @@ def test_quickstart_pipeline_reduced(tmp_path, caplog):
     for m in ("ga", "mape_ga"):
         assert cost[m]["steps_s"] > 0 and cost[m]["selection_s"] > 0 and cost[m]["fisher_s"] == 0
     assert cost["mape_so"]["phase1_s"] > 0 and cost["so"]["phase1_s"] == 0 and cost["ga"]["headroom_s"] > 0
+    # phase 1's cost is phase 1 + search as timed inside the phase, without writing the mask artifact
+    inner, wall = map(
+        float, re.search(r"phase 1 \+ search: ([\d.]+) s \(([\d.]+) s with", caplog.text).groups()
+    )
+    assert cost["mape_so"]["phase1_s"] == pytest.approx(inner, abs=0.01) and 0 < inner <= wall
     # a method's time is its timed block (logged) with phase 1 for MAPE, without the headroom analysis
     logged = dict(re.findall(r"phase (\w+): ([\d.]+) s", caplog.text))
     for m, c in cost.items():

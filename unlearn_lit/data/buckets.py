@@ -203,3 +203,21 @@ def sorted_windows(
     it = iter(batches)
     while chunk := list(itertools.islice(it, window)):
         yield sort_by_length(chunk)
+
+
+def positions_by_length(
+    dataset: Any, positions: Tensor, collate: Callable[[list[dict]], dict[str, Any]], chunk: int = 256
+) -> Tensor:
+    """``positions`` of ``dataset`` sorted by token length (stable), for passes whose result does not
+    depend on which examples share a batch (sums of per-example quantities): batches of similar length
+    carry little padding. Datasets without text come back unchanged (no collate pass over images)."""
+    if not len(positions) or not any(isinstance(v, str) for v in dataset[int(positions[0])].values()):
+        return positions
+    lengths: list[int] = []
+    for start in range(0, len(positions), chunk):
+        batch = collate([dataset[int(p)] for p in positions[start : start + chunk]])
+        mask = batch.get("attention_mask") if isinstance(batch, dict) else None
+        if mask is None or mask.dim() != 2:
+            return positions
+        lengths += mask.sum(1).tolist()
+    return positions[torch.sort(torch.tensor(lengths), stable=True).indices]

@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from unlearn_lit.data.buckets import positions_by_length
 from unlearn_lit.methods.fisher import FISHER_MODES, Fisher, ParamSelection, auto_chunk, gradients, zeros
 from unlearn_lit.models.base import Backbone
 from unlearn_lit.phases.mask_learning import ShardSampler
@@ -77,10 +78,13 @@ class SOStatistics(L.LightningModule):
         return DataLoader(data, self.batch_size, sampler=sampler, collate_fn=self.backbone.collate)
 
     def val_dataloader(self) -> list[DataLoader]:
-        return [
-            self._loader(self.retain, self.retain_positions),
-            self._loader(self.forget, torch.arange(len(self.forget))),
-        ]
+        # sums over examples: batches of similar length (text) change nothing but the padding; a
+        # per-batch Fisher squares batch gradients, so its batches stay as sampled
+        collate, retain = self.backbone.collate, self.retain_positions
+        if self.mode == "per_example":
+            retain = positions_by_length(self.retain, retain, collate)
+        forget = positions_by_length(self.forget, torch.arange(len(self.forget)), collate)
+        return [self._loader(self.retain, retain), self._loader(self.forget, forget)]
 
     def on_validation_start(self) -> None:
         self.sel = ParamSelection(self.backbone, self.masks)  # on the device Lightning chose

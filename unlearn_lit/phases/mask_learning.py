@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from unlearn_lit.callbacks.greedy_search import GreedyMaskSearch
 from unlearn_lit.config.phases import MaskConfig
+from unlearn_lit.data.buckets import positions_by_length
 from unlearn_lit.masks.artifact import MaskArtifact
 from unlearn_lit.masks.objectives import OBJECTIVES, maskable_kinds
 from unlearn_lit.masks.stats import MaskStatistics, per_example_mask_grads
@@ -91,10 +92,11 @@ class MaskLearning(L.LightningModule):
         return DataLoader(data, self.config.batch_size, sampler=sampler, collate_fn=self.backbone.collate)
 
     def val_dataloader(self) -> list[DataLoader]:
-        return [
-            self._loader(self.forget, torch.arange(len(self.forget))),
-            self._loader(self.retain, self.retain_positions),
-        ]
+        forget, retain = torch.arange(len(self.forget)), self.retain_positions
+        if self.config.granularity == "example":  # sums and rows by example index: order is free
+            forget = positions_by_length(self.forget, forget, self.backbone.collate)
+            retain = positions_by_length(self.retain, retain, self.backbone.collate)
+        return [self._loader(self.forget, forget), self._loader(self.retain, retain)]
 
     def on_validation_start(self) -> None:
         self._grad_flags = [p.requires_grad for p in self.backbone.parameters()]
