@@ -139,6 +139,11 @@ def test_selection_evaluates_every_candidate_extends_edges_and_skips_nan():
     assert all(any(math.isclose(v, t) for v in values) for t in (1e-4, 1e-5))  # two decades added
     assert res.hparams["tau"] == 0.0 and res.info["kept_original"]
     assert all(torch.equal(p, q) for p, q in zip(res.model.parameters(), bb.parameters(), strict=True))
+    # step 0's row is the selection sets' reference row (not measured again): equal to θ* measured anew
+    step0 = next(r for r in res.candidates if r["stage"] == "full" and r["value"] == 0.0)
+    sets = UnlearnInputs(bb, dm, unit_layout(bb)).sets(16, 16)
+    fresh = sets.measure(bb)
+    assert all(step0[k] == pytest.approx(fresh[k], abs=1e-6) for k in fresh if math.isfinite(fresh[k]))
 
 
 def test_oracle_mode_is_labelled_and_closest_to_rt():

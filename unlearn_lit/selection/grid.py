@@ -44,6 +44,9 @@ class StepSearch:
         headroom: scores every candidate against RT.
         oracle: choose by the headroom score (analysis only).
         progress: a progress bar over the evaluated candidates (their number is not known ahead).
+
+    Step 0 is the model the sets were built from (their reference: θ*, or θ^{t-1} of a successive
+    request), so its row is the sets' reference row, not measured again.
     """
 
     def __init__(
@@ -74,10 +77,14 @@ class StepSearch:
         """Measures θ(c, v) once per stage (a repeated point is skipped)."""
         if any(r["stage"] == stage and r["c"] == c and math.isclose(r["value"], value) for r in self.rows):
             return
-        finite = self.load(c, value)
+        sets = self.sets[stage]
+        known = value == 0.0 and sets is not None  # step 0: the sets' reference model, measured already
+        finite = True if known and self.headroom is None else self.load(c, value)
         row = {"stage": stage, "c": c, "value": value, **self.describe(c, value)}
-        if self.sets[stage] is not None:
-            row.update(self.sets[stage].measure(self.model) if finite else dict.fromkeys(MEASURES, math.nan))
+        if known:
+            row.update({k: sets.ref[k] for k in MEASURES})
+        elif sets is not None:
+            row.update(sets.measure(self.model) if finite else dict.fromkeys(MEASURES, math.nan))
         if self.headroom is not None:  # analysis, not selection: timed apart
             t0 = time.perf_counter()
             row.update(self.headroom(self.model) if finite else {ORACLE_KEY: math.nan})
