@@ -16,8 +16,8 @@ comparison with :func:`unlearn_lit.run.run` and prints, as mean ± sample std ov
 
 Setups: ``vit_digits`` (``configs/quickstart/vit_digits.yaml``: tiny ViT on digits, |D_f| = 128 random,
 all of its methods) and ``minilm_tweets`` (``configs/quickstart/minilm_tweets.yaml``: all-MiniLM-L6-v2
-on the bundled tweets, here capped at 2,000 training examples, |D_f| = 128 random, RT and the SO family
-only; several minutes per seed on 2 CPU cores). ``--threads`` (default 1) replaces the configs' own.
+on 4,000 bundled tweets, |D_f| = 128 random, RT, the SO family, GA and MAPE-GA; about 15 minutes per
+seed on 2 CPU cores). ``--threads`` (default 1) replaces the configs' own.
 
 Outputs under ``--out``: one run directory per setup and seed (``runs/<setup>-seed<s>``),
 ``bench_methods_runs.csv`` (every derived number of every run and method), ``bench_methods.csv``
@@ -50,9 +50,9 @@ log = logging.getLogger("experiments.bench_methods")
 # Each setup: a YAML config (flat RunConfig fields) and overrides merged into it.
 SETUPS: dict[str, tuple[str, dict[str, Any]]] = {
     "vit_digits": ("configs/quickstart/vit_digits.yaml", {}),
-    "minilm_tweets": (  # the quickstart's calibration (per-batch Fisher), smaller D and the SO family only
+    "minilm_tweets": (  # the quickstart (|D| = 4,000, per-batch Fisher): the SO family and GA / MAPE-GA
         "configs/quickstart/minilm_tweets.yaml",
-        {"data": {"max_train": 2000}, "methods": ["rt", "so", "mape_so", "random_so"]},
+        {"methods": ["rt", "so", "mape_so", "random_so", "ga", "mape_ga"]},
     ),
 }
 METRICS = ("ua", "mia", "ra", "ta", "avg_gap", "time_s", "time_rel", "updated")

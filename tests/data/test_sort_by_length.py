@@ -59,7 +59,15 @@ def test_left_padding_and_images_come_back_as_they_are():
         "attention_mask": torch.tensor([[0, 1, 1], [1, 1, 1]]),
     }
     images = {"pixel_values": torch.randn(4, 1, 8, 8), "labels": torch.arange(4)}
-    for batches in ([left], [images]):
+    options = [  # a second padded dimension that is not the mask's: left as it is
+        {
+            "input_ids": torch.ones(2, n),
+            "attention_mask": torch.ones(2, n),
+            "options": torch.ones(2, 4, n + 1),
+        }
+        for n in (3, 5)
+    ]
+    for batches in ([left], [images], options):
         out, order = sort_by_length(batches)
         assert out == batches and order.tolist() == list(range(len(order)))
     assert trim_padding(left) is left and trim_padding(images) is images

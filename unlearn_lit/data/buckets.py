@@ -145,6 +145,8 @@ def sort_by_length(
             torch.is_tensor(b[k]) and b[k].shape[:2] == m.shape for b, m in zip(batches, masks, strict=True)
         )
     }
+    if any(len({tuple(b[k].shape[1:]) for b in batches}) > 1 for k in keys if k not in seq):
+        return list(batches), identity  # another padded dimension (e.g. multiple-choice options)
     pad = {k: _pad_value(batches, masks, k) for k in seq}
     whole = {
         k: torch.cat([_widen(b[k], width, pad.get(k, 0)) if k in seq else b[k] for b in batches])
