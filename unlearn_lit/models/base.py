@@ -16,7 +16,8 @@ The wrapped network lives in ``backbone.net``; parameter names therefore start w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -72,6 +73,17 @@ class Backbone(nn.Module):
         """Per-example loss ``[B]`` of the batch (computed from ``logits`` when given)."""
         logits = self(batch) if logits is None else logits
         return per_example_loss(logits, batch, self.task)
+
+
+@contextlib.contextmanager
+def seeded_init(seed: int) -> Iterator[None]:
+    """Weights created inside (a pretrained model's new task head, a random-init model) come from
+    ``seed``, whatever the global RNG's state, and the global RNG is left as it was. Without it a new
+    head's init depends on what ran before the backbone was built: θ* and RT would start from different
+    heads, and θ*'s cache key (which hashes the initial weights) would change from run to run."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def per_example_loss(logits: Tensor, batch: dict[str, Tensor], task: str) -> Tensor:

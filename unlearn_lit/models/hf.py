@@ -16,7 +16,7 @@ import torch
 import transformers as tf
 
 from unlearn_lit.families import family_of
-from unlearn_lit.models.base import Backbone, TextCollate
+from unlearn_lit.models.base import Backbone, TextCollate, seeded_init
 from unlearn_lit.models.qa import QACollate
 
 
@@ -54,7 +54,12 @@ def _wrap(net: tf.PreTrainedModel, task: str, num_labels: int, tokenizer: Any, n
 
 
 def from_pretrained(
-    name_or_path: str, num_labels: int = 2, task: str | None = None, max_length: int = 128, **kwargs: Any
+    name_or_path: str,
+    num_labels: int = 2,
+    task: str | None = None,
+    max_length: int = 128,
+    seed: int = 0,
+    **kwargs: Any,
 ) -> Backbone:
     """Loads a hub model or local directory with ``from_pretrained``.
 
@@ -63,6 +68,8 @@ def from_pretrained(
         num_labels: classes of the task (1 = regression); ignored for ``task="lm"``.
         task: ``classification``, ``regression`` or ``lm`` (causal LM head); inferred from ``num_labels``.
         max_length: tokenizer truncation length.
+        seed: initializes the weights the checkpoint lacks (a new classification head), independently
+            of the global RNG (:func:`~unlearn_lit.models.base.seeded_init`).
         **kwargs: passed to ``from_pretrained`` (``dtype``, ``revision``, ...).
     """
     task = _task_for(num_labels, task)
@@ -75,13 +82,15 @@ def from_pretrained(
             "tiny_roberta, tiny_distilbert, tiny_llama, tiny_mistral, tiny_gpt2, tiny_vit, vit_digits."
         ) from err
     if task == "lm":
-        net = tf.AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
+        with seeded_init(seed):
+            net = tf.AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
         num_labels = net.config.vocab_size
     else:
         problem = "regression" if task == "regression" else "single_label_classification"
-        net = tf.AutoModelForSequenceClassification.from_pretrained(
-            name_or_path, num_labels=num_labels, problem_type=problem, **kwargs
-        )
+        with seeded_init(seed):
+            net = tf.AutoModelForSequenceClassification.from_pretrained(
+                name_or_path, num_labels=num_labels, problem_type=problem, **kwargs
+            )
         if net.config.pad_token_id is None:
             net.config.pad_token_id = tokenizer.pad_token_id
     return _wrap(net, task, num_labels, tokenizer, str(name_or_path), max_length)

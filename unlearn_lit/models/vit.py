@@ -8,7 +8,7 @@ import timm
 import torch
 from timm.models.vision_transformer import VisionTransformer
 
-from unlearn_lit.models.base import Backbone, ImageCollate
+from unlearn_lit.models.base import Backbone, ImageCollate, seeded_init
 
 
 def _wrap(net: VisionTransformer, name: str) -> Backbone:
@@ -46,9 +46,13 @@ def small_vit(
     return _wrap(net, f"vit_small_{img_size}px")
 
 
-def from_timm(name: str, num_labels: int = 10, pretrained: bool = False, **kwargs: Any) -> Backbone:
-    """Any timm ViT by name, e.g. ``vit_base_patch16_224``; ``pretrained=True`` downloads weights (online)."""
-    net = timm.create_model(name, pretrained=pretrained, num_classes=num_labels, **kwargs)
+def from_timm(
+    name: str, num_labels: int = 10, pretrained: bool = False, seed: int = 0, **kwargs: Any
+) -> Backbone:
+    """Any timm ViT by name, e.g. ``vit_base_patch16_224``; ``pretrained=True`` downloads weights
+    (online). ``seed`` initializes what the weights lack (the new head; everything without them)."""
+    with seeded_init(seed):
+        net = timm.create_model(name, pretrained=pretrained, num_classes=num_labels, **kwargs)
     if not isinstance(net, VisionTransformer):
         raise ValueError(
             f"timm model {name!r} is a {type(net).__name__}; unlearn_lit supports timm ViTs only"
