@@ -48,15 +48,26 @@ def token_lengths(
     on the dataset for :func:`example_lengths`; computed once per dataset and collate."""
     if getattr(dataset, "_length_collate", None) is collate:
         return dataset._example_lengths
-    lengths: list[int] = []
-    for start in range(0, len(dataset), chunk):
-        batch = collate([dataset[i] for i in range(start, min(start + chunk, len(dataset)))])
-        mask = batch.get("attention_mask") if isinstance(batch, dict) else None
-        if mask is None:  # no mask: characters (example_lengths' fallback)
-            dataset._example_lengths = None
-            return example_lengths(dataset)
-        lengths += mask.reshape(len(mask), -1).sum(1).tolist()
+    lengths = collated_lengths(dataset, range(len(dataset)), collate, chunk)
+    if lengths is None:  # no mask: characters (example_lengths' fallback)
+        dataset._example_lengths = None
+        return example_lengths(dataset)
     dataset._example_lengths, dataset._length_collate = lengths, collate
+    return lengths
+
+
+def collated_lengths(
+    dataset: Any, positions: Sequence[int], collate: Callable[[list[dict]], dict[str, Any]], chunk: int = 256
+) -> list[int] | None:
+    """Tokens of the examples at ``positions`` (attention-mask sums, collated ``chunk`` at a time);
+    None when the collate gives no attention mask."""
+    lengths: list[int] = []
+    for start in range(0, len(positions), chunk):
+        batch = collate([dataset[int(p)] for p in positions[start : start + chunk]])
+        mask = batch.get("attention_mask") if isinstance(batch, dict) else None
+        if mask is None:
+            return None
+        lengths += mask.reshape(len(mask), -1).sum(1).tolist()
     return lengths
 
 
@@ -138,13 +149,7 @@ def sort_by_length(
     keys = list(batches[0])
     if any(not torch.is_tensor(b.get(k)) or b[k].dim() == 0 for b in batches for k in keys):
         return list(batches), identity
-    seq = {
-        k
-        for k in keys
-        if all(
-            torch.is_tensor(b[k]) and b[k].shape[:2] == m.shape for b, m in zip(batches, masks, strict=True)
-        )
-    }
+    seq = {k for k in keys if all(b[k].shape[:2] == m.shape for b, m in zip(batches, masks, strict=True))}
     if any(len({tuple(b[k].shape[1:]) for b in batches}) > 1 for k in keys if k not in seq):
         return list(batches), identity  # another padded dimension (e.g. multiple-choice options)
     pad = {k: _pad_value(batches, masks, k) for k in seq}
@@ -215,11 +220,7 @@ def positions_by_length(
     carry little padding. Datasets without text come back unchanged (no collate pass over images)."""
     if not len(positions) or not any(isinstance(v, str) for v in dataset[int(positions[0])].values()):
         return positions
-    lengths: list[int] = []
-    for start in range(0, len(positions), chunk):
-        batch = collate([dataset[int(p)] for p in positions[start : start + chunk]])
-        mask = batch.get("attention_mask") if isinstance(batch, dict) else None
-        if mask is None or mask.dim() != 2:
-            return positions
-        lengths += mask.sum(1).tolist()
+    lengths = collated_lengths(dataset, positions, collate, chunk)
+    if lengths is None:
+        return positions
     return positions[torch.sort(torch.tensor(lengths), stable=True).indices]
