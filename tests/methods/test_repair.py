@@ -106,3 +106,21 @@ def test_repair_learning_rates_full_and_under_a_unit_mask_also_masked(class_run)
         if all(v == v for v in (r.get("retain_acc", 0.0), r.get("val_keep_acc", 0.0)))
     ]  # confirmed rows
     assert chosen and class_gap(chosen[0], result.info["selection_ref"]) == pytest.approx(min(gaps))
+
+
+def test_repair_is_doubled_exactly_when_the_rule_chooses_its_last_checkpoint(class_run):
+    """``extend``: a repair whose chosen checkpoint is its last (still improving when it ended) is rerun
+    at twice the length, once; one that chose earlier is kept as run."""
+    inputs, result, _, rule = class_run
+    slow = {"epochs": 1, "candidates": 4, "lr": 1e-4}  # too small a step to finish within one epoch
+    once = repair(inputs, result, RepairConfig(**slow, extend=0), rule).info["repair"]
+    assert once["steps"] == once["steps_run"] > 0  # the rule chose the last checkpoint: at the edge
+    twice = repair(inputs, result, RepairConfig(**slow, extend=1), rule).info["repair"]
+    assert twice["steps_run"] == 2 * once["steps_run"]
+    assert max(r["step"] for r in twice["table"]) == twice["steps_run"]
+    again = repair(inputs, result, RepairConfig(**slow, extend=2), rule).info["repair"]
+    assert again["steps_run"] in (2 * once["steps_run"], 4 * once["steps_run"])
+    assert (again["steps_run"] == 4 * once["steps_run"]) == (twice["steps"] == twice["steps_run"])
+    # a repair that chose an earlier checkpoint is not extended
+    default = repair(inputs, result, RepairConfig(epochs=1, candidates=4, extend=1), rule).info["repair"]
+    assert default["steps"] < default["steps_run"] == once["steps_run"]

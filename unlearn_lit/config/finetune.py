@@ -78,6 +78,10 @@ class FinetuneConfig:
             ``confirm_top + 2`` full evaluations per run). None or 0: every checkpoint on the full sets
             (also when the screen would hold every example of every set).
         confirm_top: checkpoints after step 0 the screen keeps for the full sets.
+        extend: times a run may be doubled when the rule chooses its last checkpoint (the run ended
+            before the rule's target; each doubling reruns from the start at twice the epochs or steps,
+            the same checkpoints count spread over it). 0 for the unlearning methods, whose learning-rate
+            retries already resolve a run that is too short; the retain repair uses it.
 
     Where it runs (accelerator, precision, progress bar) is the run's runtime, ``inputs.runtime``.
     """
@@ -99,6 +103,7 @@ class FinetuneConfig:
     selection_val: int = 512
     selection_screen: int | None = 64
     confirm_top: int = 3
+    extend: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.optim, dict):  # plain YAML / JSON overrides
@@ -108,8 +113,8 @@ class FinetuneConfig:
         steps = (self.max_steps, self.every_n_steps)
         if self.epochs < 1 or any(v is not None and v < 1 for v in steps) or self.candidates < 1:
             raise ValueError("epochs, max_steps, every_n_steps and candidates must be positive")
-        if self.lr_retries < 0:
-            raise ValueError(f"lr_retries must be >= 0, got {self.lr_retries}")
+        if self.lr_retries < 0 or self.extend < 0:
+            raise ValueError(f"lr_retries and extend must be >= 0, got {self.lr_retries}, {self.extend}")
         if (self.selection_screen or 0) < 0 or self.confirm_top < 1:
             raise ValueError(
                 f"need selection_screen >= 0 (or None) and confirm_top >= 1, got {self.selection_screen}, "
@@ -222,6 +227,8 @@ class RepairConfig:
             for the model size and, under a unit mask, also 20× it, the rule choosing between the two
             runs; :mod:`unlearn_lit.methods.repair` says why).
         retain_batch_size: retain examples per step.
+        extend: times the repair may be doubled (rerun at twice the epochs) when the rule chooses its
+            last checkpoint: the repair was still improving when it ended.
     """
 
     when: str = "class"
@@ -229,13 +236,15 @@ class RepairConfig:
     candidates: int = 10
     lr: float | None = None
     retain_batch_size: int = 32
+    extend: int = 1
 
     def __post_init__(self) -> None:
         if self.when not in WHEN:
             raise ValueError(f"unknown repair.when {self.when!r}; valid choices: {', '.join(WHEN)}")
-        if self.epochs < 1 or self.candidates < 1:
+        if self.epochs < 1 or self.candidates < 1 or self.extend < 0:
             raise ValueError(
-                f"repair needs epochs >= 1 and candidates >= 1, got {self.epochs}, {self.candidates}"
+                f"repair needs epochs >= 1, candidates >= 1 and extend >= 0, got {self.epochs}, "
+                f"{self.candidates}, {self.extend}"
             )
 
     def applies(self, datamodule: Any, result: Any, rule: Any) -> bool:

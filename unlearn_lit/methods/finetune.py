@@ -95,8 +95,10 @@ def finetune(
     times = {"steps": 0.0, "selection": time.perf_counter() - t_sets, "headroom": 0.0}
     attempts: list[dict[str, Any]] = []
     runs: list[tuple[Any, MaskedUnlearning, int, CheckpointSelection | None, int]] = []
-    for attempt in range(len(planned) or cfg.lr_retries + 1):
+    attempt, doublings = 0, 0  # doublings: of this attempt's length (the rule chose its last checkpoint)
+    while attempt < (len(planned) or cfg.lr_retries + 1):
         lr = planned[attempt] if planned else lr
+        length = 2**doublings
         L.seed_everything(inputs.seed, workers=True, verbose=False)
         model = inputs.fresh_model()
         module = MaskedUnlearning(
@@ -119,7 +121,7 @@ def finetune(
                 f"a fine-tuning method needs at least one training loader of {', '.join(LOADERS)}"
             )
         world = inputs.runtime.world_size
-        total = cfg.max_steps or cfg.epochs * max(len(dl) for dl in loaders.values()) // world
+        total = length * (cfg.max_steps or cfg.epochs * max(len(dl) for dl in loaders.values()) // world)
         every = cfg.every_n_steps or max(1, round(total / cfg.candidates))
         selector = None
         if sets is not None:
@@ -140,8 +142,8 @@ def finetune(
                 logger=inputs.logger,
                 callbacks=([selector] if selector else []) + list(inputs.callbacks),
             ),
-            max_epochs=cfg.epochs if cfg.max_steps is None else -1,
-            max_steps=cfg.max_steps if cfg.max_steps is not None else -1,
+            max_epochs=length * cfg.epochs if cfg.max_steps is None else -1,
+            max_steps=length * cfg.max_steps if cfg.max_steps is not None else -1,
             gradient_clip_val=cfg.grad_clip,
             enable_checkpointing=False,
             enable_model_summary=False,
@@ -163,13 +165,19 @@ def finetune(
         times["headroom"] += measured[1]
         steps_run = int(module.steps_done)  # also right in the main process of a spawned run
         chosen = selector.chosen_step if selector is not None else steps_run
-        attempts.append(
-            {"lr": lr, "chosen_step": chosen, "reason": selector.choice.reason if selector else ""}
-        )
+        if at_edge(selector, steps_run) and doublings < cfg.extend:
+            log.info(
+                "lr %.3g: the rule chose the last of %d steps; rerunning at twice the length", lr, steps_run
+            )
+            doublings += 1
+            continue
+        attempts.append({"lr": lr, "chosen_step": chosen, "reason": selector.choice.reason if selector else "",
+                         "length": length})  # fmt: skip
         runs.append((model.cpu(), module, steps_run, selector, every))
+        attempt, doublings = attempt + 1, 0
         if planned:
             continue
-        factor = lr_retry_factor(selector, attempts, cfg.candidates) if attempt < cfg.lr_retries else None
+        factor = lr_retry_factor(selector, attempts, cfg.candidates) if attempt <= cfg.lr_retries else None
         if factor is None:
             break
         log.info("lr %.3g: %s; retrying at lr %.3g", lr, attempts[-1]["reason"], lr * factor)
@@ -201,6 +209,17 @@ def finetune(
         {**r, "lr": a["lr"]} for a, (_, _, _, s, _) in zip(attempts, runs, strict=True) if s for r in s.table
     ]
     return MethodResult(model, hparams=hparams, candidates=candidates, info=info)
+
+
+def at_edge(selector: CheckpointSelection | None, steps_run: int) -> bool:
+    """Whether the rule chose the run's last checkpoint (and the run was not stopped early): the run
+    ended before the rule's target was reached, so a longer run may hold a better checkpoint."""
+    return (
+        selector is not None
+        and steps_run > 0
+        and selector.chosen_step == steps_run
+        and not selector.stopped_early
+    )
 
 
 def _best_attempt(runs: list[tuple[Any, Any, Any, CheckpointSelection | None, int]]) -> int:

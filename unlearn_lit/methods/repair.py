@@ -52,6 +52,7 @@ def repair(inputs: UnlearnInputs, result: MethodResult, cfg: RepairConfig, rule:
         candidates=cfg.candidates,
         lr_retries=0,  # the unlearned model already meets the forget target: no retry signal applies
         patience=None,  # nor early stopping on it
+        extend=cfg.extend,
     )
     sets = selection_sets(inputs, ft, None)  # θ*'s, shared with the method: θ*'s row is the reference
     start = dataclasses.replace(inputs, original=result.model, selection_sets=sets)
