@@ -218,6 +218,37 @@ def paired_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def compare_table(
+    before: Sequence[Mapping[str, Any]],
+    after: Sequence[Mapping[str, Any]],
+    columns: Sequence[str] = ("avg_gap",),
+) -> str:
+    """Two runs of the same setups and seeds (e.g. a change and its parent commit), method by method:
+    mean ± std of each run, the paired difference (after − before) with its bootstrap 95% CI, the seeds
+    on which ``after`` is lower, and how many seeds gave the same Avg.Gap (the same choice)."""
+    key = ("setup", "method", "seed")
+    a = {tuple(r[k] for k in key): r for r in before if r["method"] != "rt"}
+    b = {tuple(r[k] for k in key): r for r in after if r["method"] != "rt"}
+    head = "| setup | method | column | before | after | paired Δ (after − before), 95% CI | seeds lower | same |"
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    for setup, method in dict.fromkeys((s, m) for s, m, _ in a if any(k[:2] == (s, m) for k in b)):
+        seeds = sorted(k[2] for k in a if k[:2] == (setup, method) and k in b)
+        for col in columns:
+            x = np.array([a[(setup, method, s)].get(col, math.nan) for s in seeds], dtype=float)
+            y = np.array([b[(setup, method, s)].get(col, math.nan) for s in seeds], dtype=float)
+            ok = np.isfinite(x) & np.isfinite(y)
+            d = y[ok] - x[ok]
+            if not d.size:
+                continue
+            lo, hi = bootstrap_ci(d)
+            lines.append(
+                f"| {setup} | {method} | {col} | {common.fmt(x[ok].mean(), x[ok].std(ddof=1) if d.size > 1 else 0.0)} "
+                f"| {common.fmt(y[ok].mean(), y[ok].std(ddof=1) if d.size > 1 else 0.0)} | {d.mean():+.2f} "
+                f"[{lo:+.2f}, {hi:+.2f}] | {int((d < 0).sum())}/{d.size} | {int(np.isclose(d, 0, atol=1e-9).sum())}/{d.size} |"
+            )  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def main_table(rows: Sequence[Mapping[str, Any]]) -> str:
     cols = ["avg_gap", "oracle", *(f"guard_{g}" for g in GUARDS), "ua", "ra", "ta", "unlearned", "original"]
     agg = common.aggregate(rows, ("setup", "method"), cols)
@@ -257,12 +288,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/bench_selection"))
     p.add_argument("--merge", nargs="+", type=Path, default=[],
                    help="bench_selection.json files of earlier runs (other setups or methods) to tabulate with these")  # fmt: skip
+    p.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"),
+                   help="print the paired comparison of two runs' bench_selection.json (same setups and "
+                   "seeds) and exit")  # fmt: skip
+    p.add_argument("--columns", nargs="+", default=["avg_gap"],
+                   help="row columns --compare compares (e.g. avg_gap d_ta_keep meets)")  # fmt: skip
     p.add_argument("--screen", type=int, default=0,
                    help="fine-tuning methods' selection_screen (default 0: every checkpoint in full, for the "
                    "offline guard columns; 64 is the methods' own default)")  # fmt: skip
     p.add_argument("--set", dest="overrides", type=_override, action="append", default=[], metavar="KEY=YAML",
                    help="a RunConfig field for every run, dotted keys allowed (e.g. repair.lr=1e-3); repeatable")  # fmt: skip
     args = p.parse_args(argv)
+    if args.compare:
+        before, after = (json.loads(path.read_text()) for path in args.compare)
+        print(compare_table(before, after, args.columns))
+        return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     import torch
     import yaml
