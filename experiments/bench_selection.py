@@ -24,8 +24,8 @@ class 7 "Sneaker" forgotten), ``minilm_random`` (all-MiniLM-L6-v2 on 2,000 bundl
     python experiments/bench_selection.py --seeds 0 1 2 3 4 --out runs/bench_selection
     python experiments/bench_selection.py --setups minilm_random --seeds 0 --out runs/bench_selection
 
-On CPU the headroom dominates a MiniLM run (every candidate is also evaluated on ~3,000 tweets; an SO
-method took over 15 minutes per seed on 2 cores): ``--set headroom=false`` drops the oracle and the
+On CPU the headroom dominates a MiniLM run (every candidate is also evaluated on ~3,000 tweets; SO had not
+finished after 13 minutes on 2 shared cores, against about 4 minutes without it): ``--set headroom=false`` drops the oracle and the
 offline guard columns and keeps the rule's Avg.Gap and the did-not-unlearn count. ``--compare BEFORE
 AFTER`` pairs two runs' ``bench_selection.json`` seed by seed (e.g. a change and its parent commit).
 """
