@@ -29,6 +29,12 @@ def test_repair_config_rejects_bad_values():
         RepairConfig(when="sometimes")
     with pytest.raises(ValueError, match="epochs"):
         RepairConfig(epochs=0)
+    with pytest.raises(ValueError, match="extend >= 0, got 2, 10, -1"):
+        RepairConfig(extend=-1)
+    from unlearn_lit.methods.finetune import FinetuneConfig
+
+    with pytest.raises(ValueError, match="lr_retries and extend must be >= 0"):
+        FinetuneConfig(extend=-1)
 
 
 @pytest.fixture(scope="module")
