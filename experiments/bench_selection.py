@@ -246,7 +246,9 @@ def compare_table(
             if not d.size:
                 continue
             lo, hi = bootstrap_ci(d)
-            before_, after_ = (common.fmt(v.mean(), v.std(ddof=1) if v.size > 1 else 0.0) for v in (x[ok], y[ok]))
+            before_, after_ = (
+                common.fmt(v.mean(), v.std(ddof=1) if v.size > 1 else 0.0) for v in (x[ok], y[ok])
+            )
             lines.append(
                 f"| {setup} | {method} | {col} | {before_} | {after_} | {d.mean():+.2f} [{lo:+.2f}, {hi:+.2f}] "
                 f"| {int((d < 0).sum())}/{d.size} | {int(np.isclose(d, 0, atol=1e-9).sum())}/{d.size} |"
