@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from unlearn_lit.models import build_backbone
@@ -31,3 +32,18 @@ def test_timm_vit_without_weights_is_the_seeds():
     torch.rand(1000)
     b = build_backbone("timm:vit_tiny_patch16_224", num_labels=3, img_size=32, patch_size=8)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+
+@pytest.mark.parametrize("name", ["vit_digits", "tiny_bert", "tiny_llama"])
+def test_tiny_builders_leave_the_global_rng_as_it_was(name):
+    """A random-init model is its seed's, and building it does not reseed what runs after it."""
+    torch.manual_seed(4)
+    torch.rand(10)
+    state = torch.random.get_rng_state()
+    a = build_backbone(name, num_labels=3, seed=5)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    torch.rand(1000)
+    b = build_backbone(name, num_labels=3, seed=5)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    c = build_backbone(name, num_labels=3, seed=6)
+    assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters(), strict=True))

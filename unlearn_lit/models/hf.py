@@ -184,9 +184,9 @@ def tiny(
         )
     cfg.num_labels = num_labels if task != "lm" else 2
     cfg.problem_type = "regression" if task == "regression" else "single_label_classification"
-    torch.manual_seed(seed)
     auto = tf.AutoModelForCausalLM if task == "lm" else tf.AutoModelForSequenceClassification
-    net = auto.from_config(cfg)
+    with seeded_init(seed):  # the global RNG is left as it was
+        net = auto.from_config(cfg)
     num_labels = vocab if task == "lm" else num_labels
     name = f"tiny_{family}" if tokenizer == "minilm" else f"tiny_{family}_{tokenizer}"
     return _wrap(net, task, num_labels, tok, name, s["positions"] - 2)

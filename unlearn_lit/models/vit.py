@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import timm
-import torch
 from timm.models.vision_transformer import VisionTransformer
 
 from unlearn_lit.models.base import Backbone, ImageCollate, seeded_init
@@ -31,17 +30,17 @@ def small_vit(
     seed: int = 0,
 ) -> Backbone:
     """A small random-init ViT (default: 4 layers x 4 heads, 128 filters per layer, for 8x8 digits)."""
-    torch.manual_seed(seed)
-    net = VisionTransformer(
-        img_size=img_size,
-        patch_size=patch_size,
-        in_chans=in_chans,
-        num_classes=num_labels,
-        embed_dim=embed_dim,
-        depth=depth,
-        num_heads=num_heads,
-        mlp_ratio=mlp_ratio,
-    )
+    with seeded_init(seed):  # the global RNG is left as it was
+        net = VisionTransformer(
+            img_size=img_size,
+            patch_size=patch_size,
+            in_chans=in_chans,
+            num_classes=num_labels,
+            embed_dim=embed_dim,
+            depth=depth,
+            num_heads=num_heads,
+            mlp_ratio=mlp_ratio,
+        )
     net.pretrained_cfg = {"mean": 0.5, "std": 0.5}
     return _wrap(net, f"vit_small_{img_size}px")
 
