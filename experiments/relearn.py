@@ -27,9 +27,10 @@ CURVES = ("forget_acc", "heldout_acc", "attack_acc")
 SHOWN = ("forget_acc", "heldout_acc")
 
 
-def finetune_lr(cfg) -> float:
+def finetune_lr(cfg) -> float | None:
     """The full-parameter learning rate of the config's FT: fine-tuning this model at a rate that moves
-    it without wrecking it is the attacker's natural choice."""
+    it without wrecking it is the attacker's natural choice. None when FT uses its default for the
+    model's size (the attack then resolves the same default, ``attack_lr``)."""
     return cfg.method_options.resolve("ft").optim.lr
 
 
@@ -64,20 +65,24 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="attack batch size")
     args = parser.parse_args()
     config, seeds, out = common.resolve(args, "relearn")
-    lr = args.lr or finetune_lr(common.load_config(config))
+    lr = args.lr if args.lr is not None else finetune_lr(common.load_config(config))
     attack = {"fraction": args.fraction, "steps": args.steps, "lr": lr, "batch_size": args.batch_size}
-    raw = []
+    raw, used = [], set()
     for seed in seeds:  # the attack's seed (which half of D_f) follows the forget seed
         overrides = {"methods": ["rt", *args.methods], "relearn": {**attack, "seed": seed}}
         summary = common.run_config(
             config, common.merge(overrides, common.seed_overrides(seed)), out / "runs" / f"seed{seed}"
         )
         raw += curve_rows(summary, seed)
+        used |= {r["lr"] for curve in summary["relearn"].values() for r in curve if "lr" in r}
     rows = common.aggregate(raw, ("model", "step"), CURVES)
     steps = sorted({0, args.steps // 4, args.steps // 2, args.steps})
     columns = {f"{c}@{s}": (f"{common.COLUMNS[c][0]} @{s}", 100.0, 1) for c in SHOWN for s in steps}
+    rate = ", ".join(f"{x:g}" for x in sorted(used)) + (
+        "" if lr is not None else ": FT's default for this model"
+    )
     notes = (
-        f"Mean ± std over seeds {seeds}. Attack: {args.steps} Adam steps (batch {args.batch_size}, lr {lr:g}) "
+        f"Mean ± std over seeds {seeds}. Attack: {args.steps} Adam steps (batch {args.batch_size}, lr {rate}) "
         f"on a seeded {args.fraction:.0%} of D_f. `D_f acc @k` = accuracy on all of D_f after k steps, "
         "`held-out acc @k` = on the part of D_f the attacker did not train on. Compare each row with `rt` "
         "(never saw D_f) and `original` (trained on it). The paper gives no numbers for this figure."

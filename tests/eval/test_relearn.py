@@ -37,3 +37,17 @@ def test_split_and_config_errors():
         RelearnConfig(optimizer="lion")
     with pytest.raises(ValueError, match="fraction"):
         RelearnConfig(fraction=0.0)
+    with pytest.raises(ValueError, match=r"lr > 0 \(or None\)"):
+        RelearnConfig(lr=0.0)
+
+
+def test_unset_rate_is_the_fine_tuning_default_of_the_model_size():
+    """lr None (what FT's config holds when FT scales its rate to the model) attacks at that same rate."""
+    from unlearn_lit.methods.finetune import auto_lr
+
+    bb, dm = setup(n_forget=12, n_retain=0, n_val=0, dtype=torch.float32)
+    rows = relearn_attack(bb, dm.forget, RelearnConfig(steps=2, lr=None, batch_size=6))
+    expected = auto_lr(sum(p.numel() for p in bb.parameters()))
+    assert {r["lr"] for r in rows} == {expected} and expected != RelearnConfig().lr
+    explicit = relearn_attack(bb, dm.forget, RelearnConfig(steps=2, lr=expected, batch_size=6))
+    assert explicit == rows  # the same attack as passing that rate by hand

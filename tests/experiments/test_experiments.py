@@ -82,6 +82,17 @@ def test_load_config_merges_overrides_and_keeps_typed_method_options():
         common.load_config(ROOT / "configs/offline/vit_digits.yaml", {"mask": {"sparsity": 1.5}})
 
 
+@pytest.mark.parametrize("config", ["offline/vit_digits.yaml", "quickstart/minilm_tweets.yaml"])
+def test_relearn_scripts_attack_config_is_valid_for_the_shipped_configs(config):
+    """relearn.py hands the config's FT rate to the attack; FT's rate may be unset (scaled to the model)."""
+    import relearn
+
+    cfg = common.load_config(ROOT / "configs" / config)
+    lr = relearn.finetune_lr(cfg)
+    merged = common.load_config(ROOT / "configs" / config, {"relearn": {"lr": lr, "steps": 2}})
+    assert merged.relearn.lr == lr and merged.relearn.steps == 2
+
+
 @pytest.mark.integration
 @pytest.mark.timeout(300)
 def test_tiny_sparsity_sweep_writes_table_csv_and_plot(tmp_path, monkeypatch):

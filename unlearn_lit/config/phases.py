@@ -143,7 +143,8 @@ class RelearnConfig:
     Attributes:
         fraction: fraction of D_f the attacker fine-tunes on (seeded); the rest is held out.
         steps: optimizer steps k.
-        lr: learning rate.
+        lr: learning rate (None: the full-parameter fine-tuning default of the attacked model's size,
+            :func:`~unlearn_lit.methods.finetune.auto_lr`, the rate FT uses when its own is unset).
         optimizer: ``sgd`` (momentum 0.9), ``adam`` or ``adamw``.
         weight_decay: weight decay of the optimizer.
         batch_size: examples per step (cycling through the attacked part, reshuffled each pass).
@@ -153,7 +154,7 @@ class RelearnConfig:
 
     fraction: float = 0.5
     steps: int = 20
-    lr: float = 1e-4
+    lr: float | None = 1e-4
     optimizer: str = "adam"
     weight_decay: float = 0.0
     batch_size: int = 16
@@ -167,9 +168,9 @@ class RelearnConfig:
             )
         if not 0.0 < self.fraction <= 1.0:
             raise ValueError(f"fraction must lie in (0, 1], got {self.fraction}")
-        if self.steps < 0 or self.lr <= 0 or self.batch_size < 1:
+        if self.steps < 0 or (self.lr is not None and self.lr <= 0) or self.batch_size < 1:
             raise ValueError(
-                f"need steps >= 0, lr > 0, batch_size >= 1; got {self.steps}, {self.lr}, {self.batch_size}"
+                f"need steps >= 0, lr > 0 (or None), batch_size >= 1; got {self.steps}, {self.lr}, {self.batch_size}"
             )
 
 

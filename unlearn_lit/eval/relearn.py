@@ -27,11 +27,20 @@ from unlearn_lit.config.phases import RelearnConfig
 from unlearn_lit.models.base import Backbone
 
 
-def _optimizer(params, cfg: RelearnConfig) -> torch.optim.Optimizer:
+def _optimizer(params, cfg: RelearnConfig, lr: float) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=cfg.weight_decay)
     cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
-    return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return cls(params, lr=lr, weight_decay=cfg.weight_decay)
+
+
+def attack_lr(model: Backbone, cfg: RelearnConfig) -> float:
+    """The attack's learning rate: ``cfg.lr``, or FT's default for ``model``'s size when it is None."""
+    if cfg.lr is not None:
+        return float(cfg.lr)
+    from unlearn_lit.methods.finetune import auto_lr  # methods import the eval package
+
+    return auto_lr(sum(p.numel() for p in model.parameters()))
 
 
 def split_attack(n_forget: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -75,7 +84,8 @@ def relearn_attack(
     Returns:
         One dict per step 0..k: ``step``, ``forget_acc``/``forget_loss`` (all of D_f),
         ``attack_acc``/``attack_loss`` (the fine-tuned part) and ``heldout_acc``/``heldout_loss`` (the rest),
-        and ``train_loss`` (the step's batch loss; NaN at step 0).
+        ``train_loss`` (the step's batch loss; NaN at step 0) and ``lr`` (the attack's learning rate,
+        :func:`attack_lr`).
     """
     collate = collate or model.collate
     attacked, held = split_attack(len(forget), cfg.fraction, cfg.seed)
@@ -91,7 +101,8 @@ def relearn_attack(
 
     evals = {"forget": loader(np.arange(len(forget))), "attack": loader(attacked), "heldout": loader(held)}
     attacker = copy.deepcopy(model)
-    opt = _optimizer([p for p in attacker.parameters() if p.requires_grad], cfg)
+    lr = attack_lr(model, cfg)
+    opt = _optimizer([p for p in attacker.parameters() if p.requires_grad], cfg, lr)
     train = loader(attacked, shuffle=True, generator=torch.Generator().manual_seed(cfg.seed))
     rows, batches, train_loss = [], iter(()), math.nan
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -109,7 +120,7 @@ def relearn_attack(
                 loss.backward()
                 opt.step()
                 train_loss = loss.item()
-            row = {"step": step, "train_loss": train_loss}
+            row = {"step": step, "train_loss": train_loss, "lr": lr}
             for name, ld in evals.items():
                 row[f"{name}_acc"], row[f"{name}_loss"] = _measure(attacker, ld, device)
             rows.append(row)
