@@ -161,13 +161,14 @@ def resolve(args: argparse.Namespace, name: str) -> tuple[Path, list[int], Path]
     """(config, seeds, output directory) from :func:`base_parser` arguments; sets up logging.
 
     Raises:
-        SystemExit: when the output directory exists and ``--resume`` was not given.
+        SystemExit: when the output directory holds anything and ``--resume`` was not given (an empty
+            one, e.g. left by a run that failed before its first result, is reused).
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = args.config or (args._offline_config if args.offline else args._online_config)
     seeds = args.seeds or (args._offline_seeds if args.offline else [0])
     out = args.out or ROOT / "runs/experiments" / (f"{name}_offline" if args.offline else name)
-    if out.exists() and not args.resume:
+    if out.exists() and any(out.iterdir()) and not args.resume:
         raise SystemExit(f"{out} exists: pass --resume to reuse its finished runs, or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     log.info("%s: config %s, seeds %s, output %s", name, config, seeds, out)

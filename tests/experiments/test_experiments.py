@@ -93,6 +93,17 @@ def test_relearn_scripts_attack_config_is_valid_for_the_shipped_configs(config):
     assert merged.relearn.lr == lr and merged.relearn.steps == 2
 
 
+def test_resolve_refuses_a_used_output_directory_but_reuses_an_empty_one(tmp_path):
+    parser = common.base_parser("doc", "vit_digits.yaml")
+    out = tmp_path / "out"
+    out.mkdir()  # what a run that failed before its first result leaves
+    assert common.resolve(parser.parse_args(["--offline", "--out", str(out)]), "x")[2] == out
+    (out / "runs").mkdir()
+    with pytest.raises(SystemExit, match="--resume"):
+        common.resolve(parser.parse_args(["--offline", "--out", str(out)]), "x")
+    assert common.resolve(parser.parse_args(["--offline", "--out", str(out), "--resume"]), "x")[2] == out
+
+
 @pytest.mark.integration
 @pytest.mark.timeout(300)
 def test_tiny_sparsity_sweep_writes_table_csv_and_plot(tmp_path, monkeypatch):
