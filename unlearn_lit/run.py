@@ -229,7 +229,7 @@ def _run(
         method = METHODS.get(base)
         # picklable (spawned fine-tuning processes carry it in the selection callback)
         headroom = (
-            Headroom(rt_metrics, functools.partial(evaluate, datamodule=dm, **ev))
+            Headroom(rt_metrics, functools.partial(evaluate, datamodule=dm, **ev), prune=cfg.headroom_prune)
             if cfg.headroom and rt_metrics is not None and not lm  # Avg.Gap is not a TOFU metric
             else None
         )

@@ -140,6 +140,11 @@ class RunConfig:
             ``unlearning_record.json`` (forget ids and their SHA-256, selection, metrics, versions).
         headroom: evaluate every selection candidate against RT and report the oracle's Avg.Gap beside
             the rule's choice (analysis only; it costs one evaluation per candidate).
+        headroom_prune: score a candidate against RT only until its Avg.Gap provably exceeds the best
+            of its table (D_f first, then the test set, each bounding it from below): the same oracle for
+            a fraction of the cost where most candidates are far from RT (MiniLM on CPU), but the
+            pruned candidates' own metrics are missing (the offline-guard columns of
+            ``bench_selection.py`` are NaN where a guard chose one).
         cache_dir: cache of θ* and RT checkpoints shared across runs (each with its SHA-256; a corrupt
             or truncated file is named, moved aside and retrained).
         retrain: retrain θ* and RT even when the cache holds them (the old files are moved aside).
@@ -174,6 +179,7 @@ class RunConfig:
     eval_retain_subsample: int | None = None
     save_models: bool = True
     headroom: bool = True
+    headroom_prune: bool = False
     cache_dir: str = "~/.cache/unlearn_lit/models"
     retrain: bool = False
     retrain_corrupt: bool = True

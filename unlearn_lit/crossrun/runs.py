@@ -24,7 +24,7 @@ from unlearn_lit.config.names import MASK_SOURCES
 SEED_KEYS = ("seed", "data.seed", "data.data_seed", "mask.seed")
 # fields that do not change a method's numbers (or, for `methods`, change which rows a run has)
 BOOKKEEPING = ("methods", "cache_dir", "retrain", "retrain_corrupt", "logger", "wandb_project", "table",
-               "trainer", "threads", "save_models", "headroom")  # fmt: skip
+               "trainer", "threads", "save_models", "headroom", "headroom_prune")  # fmt: skip
 MASKED_PREFIXES = tuple(f"{source}_" for source in MASK_SOURCES if source != "none")
 METRICS = ("ua", "ra", "ta", "mia", "avg_gap", "ua_gap", "ra_ta_gap", "time_s", "updated")
 

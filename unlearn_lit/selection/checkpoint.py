@@ -40,7 +40,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from unlearn_lit.selection.headroom import Headroom
+from unlearn_lit.selection.headroom import Headroom, best_scored
 from unlearn_lit.selection.rule import TARGETS, Choice, SelectionRule
 from unlearn_lit.selection.sets import MEASURES, SelectionSets
 
@@ -170,7 +170,7 @@ class CheckpointSelection(L.Callback):
                 logged.update({f"select/{k}": row[k] for k in MEASURES})
         t1 = time.perf_counter()
         if self.headroom is not None:  # analysis, not selection: timed apart
-            row.update(self.headroom(model))
+            row.update(self.headroom(model, best_scored(self.table)))
         t2 = time.perf_counter()
         self.headroom_s += t2 - t1
         self.table.append(row)

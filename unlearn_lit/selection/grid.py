@@ -22,7 +22,7 @@ from typing import Any
 from torch import nn
 from tqdm.auto import tqdm
 
-from unlearn_lit.selection.headroom import ORACLE_KEY, Headroom
+from unlearn_lit.selection.headroom import ORACLE_KEY, Headroom, best_scored
 from unlearn_lit.selection.rule import Choice, SelectionRule, choose_oracle
 from unlearn_lit.selection.sets import MEASURES, SelectionSets
 
@@ -87,7 +87,9 @@ class StepSearch:
             row.update(sets.measure(self.model) if finite else dict.fromkeys(MEASURES, math.nan))
         if self.headroom is not None:  # analysis, not selection: timed apart
             t0 = time.perf_counter()
-            row.update(self.headroom(self.model) if finite else {ORACLE_KEY: math.nan})
+            # pruning is bounded by this stage's rows: each stage's oracle (``oracle=True``) stays exact
+            best = best_scored([r for r in self.rows if r["stage"] == stage])
+            row.update(self.headroom(self.model, best) if finite else {ORACLE_KEY: math.nan})
             self.headroom_s += time.perf_counter() - t0
         self.rows.append(row)
         self.bar.update(1)
