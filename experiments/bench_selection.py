@@ -26,7 +26,10 @@ class 7 "Sneaker" forgotten), ``minilm_random`` (all-MiniLM-L6-v2 on 2,000 bundl
 
 On CPU the headroom dominates a MiniLM run (every candidate is also evaluated on ~3,000 tweets; SO had not
 finished after 13 minutes on 2 shared cores, against about 4 minutes without it): ``--set headroom=false`` drops the oracle and the
-offline guard columns and keeps the rule's Avg.Gap and the did-not-unlearn count. ``--compare BEFORE
+offline guard columns and keeps the rule's Avg.Gap and the did-not-unlearn count, and
+``--set headroom_prune=true`` keeps the oracle exact for less (a candidate's scoring stops once its
+Avg.Gap provably exceeds the best so far; a guard column is NaN where that guard chose a pruned
+candidate). ``--compare BEFORE
 AFTER`` pairs two runs' ``bench_selection.json`` seed by seed (e.g. a change and its parent commit).
 """
 
