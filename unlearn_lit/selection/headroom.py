@@ -8,7 +8,7 @@ rule's choice, always labelled as oracle, and never used to choose.
 Scoring a candidate costs a full evaluation (on MiniLM/tweets about 3,000 forward passes, more than the
 whole selection). With ``prune``, a candidate is scored only as far as needed to show that it cannot be
 the oracle: after D_f and again after the test set, the Avg.Gap terms measured so far bound its Avg.Gap
-from below (every missing |Δ| is at least 0); once that bound reaches the best Avg.Gap already in the
+from below (every missing |Δ| is at least 0); once that bound exceeds the best Avg.Gap already in the
 same candidate table, the evaluation stops. The row then has ``oracle/avg_gap`` NaN and
 ``oracle/lower_bound`` set. The oracle's candidate and Avg.Gap are exactly those of the full scoring
 (a pruned candidate is never below a scored one); only the pruned rows' other metrics are missing.
