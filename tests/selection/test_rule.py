@@ -141,6 +141,8 @@ def test_bad_inputs():
         SelectionRule(z=0)
     with pytest.raises(ValueError, match="valid choices: ideal, guard"):
         SelectionRule(class_criterion="acc")
+    with pytest.raises(ValueError, match="valid choices: candidate, reference"):
+        SelectionRule(scale="theta")
     with pytest.raises(UnknownNameError, match="valid choices"):
         parse_method("mape_nonsense")
 
@@ -230,3 +232,22 @@ def test_two_sided_default_counts_overfitting_the_retain_set_as_harm():
     assert SelectionRule().harm(table[1], ref) == pytest.approx(0.18)
     assert SelectionRule().choose(table, ref, "val_loss").index == 0
     assert SelectionRule(two_sided=False).choose(table, ref, "val_loss").index == 1
+
+
+def test_reference_scale_does_not_reward_fitting_the_retain_set():
+    # FT-like checkpoint (measured on MiniLM seed 2, rounded): the retain loss fell by 0.06 (inside the
+    # two-sided guard 0.083), D_f stayed as far below validation (0.30 -> 0.33 nats); divided by its own,
+    # wider gap it looks closer (1.15 -> 0.98), divided by θ*'s it does not (1.15 -> 1.31)
+    ref = {
+        "damage": 0.0,
+        "retain_loss": 0.353,
+        "val_loss": 0.609,
+        "val_keep_loss": 0.609,
+        "val_keep_loss_se": 0.0414,
+    }
+    table = [row(0.314, retain_loss=0.353, val_loss=0.609), row(0.297, retain_loss=0.291, val_loss=0.632)]
+    candidate, reference = SelectionRule(), SelectionRule(scale="reference")
+    assert candidate.distance(table[1], ref, "val_loss") == pytest.approx(0.335 / 0.341, rel=1e-9)
+    assert reference.distance(table[1], ref, "val_loss") == pytest.approx(0.335 / 0.256, rel=1e-9)
+    assert candidate.choose(table, ref, "val_loss").index == 1
+    assert reference.choose(table, ref, "val_loss").index == 0
