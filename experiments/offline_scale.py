@@ -1,6 +1,6 @@
 """Offline check of the rule's distance scale (``SelectionRule.scale``) on finished benchmark runs.
 
-The question (issue 10, MiniLM): FT ended farther from RT than θ* on 2 of 4 seeds. Its chosen
+The question (issue 10, MiniLM): FT ended farther from RT than θ* on 2 of 5 seeds. Its chosen
 checkpoints did not bring D_f closer to unseen data -- fine-tuning on D_r lowered the retain loss, and
 the rule's distance, |forget − validation loss| divided by the candidate's *own* generalization gap
 (validation − retain loss), shrank with it. Dividing by θ*'s gap instead (``scale: reference``) does not

@@ -57,18 +57,20 @@ class Headroom:
         """``{"oracle/avg_gap": Avg.Gap (fraction), "eval/<metric>": value, ...}`` of one candidate;
         ``best``: the smallest ``oracle/avg_gap`` already in the candidate's table (used by ``prune``)."""
         was_training = model.training
-        bound: list[float] = []
+        cut: list[float] = []  # the lower bound that stopped the evaluation, if one did
 
         def stop(partial: dict[str, float]) -> bool:
-            bound.append(avg_gap_lower_bound(partial, self.rt_metrics) / 100.0)
-            return bound[-1] > best * (1.0 + 1e-9)  # a tie is kept: the earlier row stays the oracle
+            bound = avg_gap_lower_bound(partial, self.rt_metrics) / 100.0
+            if bound > best * (1.0 + 1e-9):  # a tie is kept: the earlier row stays the oracle
+                cut.append(bound)
+            return bool(cut)
 
         pruning = self.prune and math.isfinite(best)
         metrics = self.evaluate(model.eval(), **({"stop": stop} if pruning else {}))
         model.train(was_training)
         scored = {f"eval/{k}": float(v) for k, v in metrics.items()}
-        if pruning and bound and bound[-1] > best * (1.0 + 1e-9):
-            return {ORACLE_KEY: math.nan, BOUND_KEY: bound[-1], **scored}
+        if cut:
+            return {ORACLE_KEY: math.nan, BOUND_KEY: cut[0], **scored}
         try:
             gap = self.gap(metrics, self.rt_metrics)
         except (KeyError, ValueError):

@@ -73,7 +73,7 @@ class SelectionRule:
         scale: random forgetting: the generalization gap :func:`distance` divides by -- ``candidate``
             (default: the candidate's own validation minus retain loss) or ``reference`` (θ*'s). With
             ``candidate``, fine-tuning on D_r lowers the retain loss and so looks closer to the target
-            although D_f did not move (FT on MiniLM ended farther from RT than θ* on 2 of 4 seeds);
+            although D_f did not move (FT on MiniLM ended farther from RT than θ* on 2 of 5 seeds);
             ``reference`` does not, but re-applied to saved candidate tables it chose worse on digits
             for every fine-tuning method (experiments/README.md, "MiniLM, random forgetting").
     """
