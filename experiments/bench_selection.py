@@ -109,6 +109,8 @@ def setup_config(
     # default 0, every checkpoint in full: the guards re-applied offline need every checkpoint's full row
     # (a screen measures only the few it confirms; --screen 64 measures the default)
     cfg = common.merge(cfg, {"method_options": {m: {"selection_screen": screen} for m in FINETUNING}})
+    # every candidate measured whole (no guard pruning): the guards re-applied offline read every row
+    cfg = common.merge(cfg, {"method_options": {m: {"rule": {"prune": False}} for m in ("so", *FINETUNING)}})
     return {**cfg, "methods": ["rt", *[m for m in methods if m != "rt"]],
             "table": f"bench_selection_{name}", "threads": threads, "trainer": {"progress_bar": False}, "headroom": True,
             "save_models": False}  # fmt: skip

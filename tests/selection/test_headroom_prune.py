@@ -4,45 +4,21 @@ trained θ* and a retrained RT on digits."""
 
 from __future__ import annotations
 
-import copy
 import functools
 import math
 
 import pytest
-import torch
 
-from unlearn_lit.data import build_datamodule
 from unlearn_lit.eval.metrics import avg_gap, avg_gap_lower_bound, evaluate
 from unlearn_lit.methods import METHODS, UnlearnInputs
-from unlearn_lit.models import build_backbone
 from unlearn_lit.runtime import Runtime
 from unlearn_lit.selection.headroom import BOUND_KEY, ORACLE_KEY, Headroom, best_scored, oracle_summary
 from unlearn_lit.units import unit_layout
 
 
-def fit(model, examples, steps: int = 150, seed: int = 0):
-    """A plain Adam loop over ``examples`` (enough for a tiny ViT to fit digits)."""
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(steps):
-        idx = torch.randint(len(examples), (32,), generator=gen).tolist()
-        loss = model.per_example_loss(model.collate([examples[i] for i in idx])).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return model.eval()
-
-
 @pytest.fixture(scope="module")
-def problem():
-    dm = build_datamodule("digits", forget="random", forget_size=48, max_train=300, max_test=100, seed=0)
-    dm.setup("fit")
-    init = build_backbone("tiny_vit", num_labels=10, seed=0)
-    dm.bind(init)
-    original = fit(copy.deepcopy(init), [*dm.forget, *dm.retain])
-    retrain = fit(copy.deepcopy(init), list(dm.retain))
-    return original, dm, evaluate(retrain, dm)
+def problem(trained_digits):
+    return trained_digits
 
 
 def headroom(dm, rt, prune):

@@ -51,7 +51,8 @@ class CheckpointSelection(L.Callback):
     """Evaluates candidates during training and restores the one the RT-free rule chooses.
 
     Args:
-        sets: the selection sets (anything with ``measure(model) -> dict`` and a reference row ``ref``).
+        sets: the selection sets (anything with ``measure(model) -> dict`` and a reference row ``ref``;
+            ``measure(model, stop=...)`` too when ``rule.prune``, see :meth:`SelectionSets.measure`).
         rule: the RT-free rule.
         target: ``val_loss`` (random forgetting) or ``class`` (class forgetting).
         every_n_steps: optimizer steps between two evaluations.
@@ -147,9 +148,21 @@ class CheckpointSelection(L.Callback):
         )
 
     # ------------------------------------------------------------------------------- internals
-    def _measure(self, model: nn.Module, stage: str) -> dict[str, float]:
+    def _measure(self, model: nn.Module, stage: str, stop: Any = None) -> dict[str, float]:
         self.evaluations[stage] += 1
-        return (self.sets if stage == "full" else self.screen).measure(model)
+        sets = self.sets if stage == "full" else self.screen
+        return sets.measure(model) if stop is None else sets.measure(model, stop=stop)
+
+    def _stop(self, measured: list[dict[str, float]]) -> Any:
+        """A confirmed checkpoint may stop being measured once it fails the guard when a row already
+        measured in full for the final choice is within it (:meth:`SelectionRule.outside`; a row not
+        measured yet is NaN, never within): the rule then chooses among rows within the guard, measured
+        whole. Checkpoints are never pruned during
+        training: early stopping and the learning-rate retries read every measured row."""
+        ref = self.sets.ref
+        if not self.rule.prune or not any(self.rule.within(r, ref) for r in measured):
+            return None
+        return lambda row: self.rule.outside(row, ref, self.target)
 
     def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         model = getattr(pl_module, "model", pl_module)
@@ -216,7 +229,8 @@ class CheckpointSelection(L.Callback):
             if index != last:
                 _restore(pl_module, self._weights[index])
             if index:
-                self.table[index].update(self._measure(model, "full"))
+                stop = self._stop([self.table[i] for i in confirmed if i != index])  # unmeasured: NaN
+                self.table[index].update(self._measure(model, "full", stop))
         rows = [self.table[i] for i in confirmed]
         choice = self.rule.choose(rows, self.sets.ref, self.target)
         self.choice = Choice(

@@ -84,7 +84,11 @@ class StepSearch:
         if known:
             row.update({k: sets.ref[k] for k in MEASURES})
         elif sets is not None:
-            row.update(sets.measure(self.model) if finite else dict.fromkeys(MEASURES, math.nan))
+            row.update(
+                sets.measure(self.model, stop=self.stop(stage))
+                if finite
+                else dict.fromkeys(MEASURES, math.nan)
+            )
         if self.headroom is not None:  # analysis, not selection: timed apart
             t0 = time.perf_counter()
             # pruning is bounded by this stage's rows: each stage's oracle (``oracle=True``) stays exact
@@ -93,6 +97,18 @@ class StepSearch:
             self.headroom_s += time.perf_counter() - t0
         self.rows.append(row)
         self.bar.update(1)
+
+    def stop(self, stage: str) -> Callable[[dict[str, Any]], bool] | None:
+        """When a candidate of ``stage`` may stop being measured once it fails the guard: the stage already
+        holds a step > 0 within the guard (:meth:`SelectionRule.outside`). The rule's choice and the
+        search's anchor (:meth:`anchor`, the best step > 0) are then among rows within the guard, which are
+        measured whole, so neither depends on a pruned row's missing sets."""
+        if not self.rule.prune or self.oracle or self.sets[stage] is None:
+            return None
+        ref = self.sets[stage].ref
+        if not any(r["stage"] == stage and r["value"] > 0 and self.rule.within(r, ref) for r in self.rows):
+            return None
+        return lambda row: self.rule.outside(row, ref, self.target)
 
     def choose(self, stage: str) -> Choice:
         idx = [i for i, r in enumerate(self.rows) if r["stage"] == stage]

@@ -76,6 +76,10 @@ class SelectionRule:
             although D_f did not move (FT on MiniLM ended farther from RT than θ* on 2 of 5 seeds);
             ``reference`` does not, but re-applied to saved candidate tables it chose worse on digits
             for every fine-tuning method (experiments/README.md, "MiniLM, random forgetting").
+        prune: measure a candidate's guarded sets first and stop once it fails the guard, when its table
+            already holds a candidate within it (:meth:`outside`; the rows the rule may choose are
+            measured whole, so every choice is the same as without it). False measures every candidate
+            whole (e.g. to re-apply other guards to the table offline).
     """
 
     guard: str = "noise"
@@ -86,6 +90,7 @@ class SelectionRule:
     target: str = "auto"
     class_criterion: str = "ideal"
     scale: str = "candidate"
+    prune: bool = True
 
     def __post_init__(self) -> None:
         if self.guard not in GUARDS:
@@ -131,6 +136,20 @@ class SelectionRule:
         """Whether the candidate passes the guard (False for non-finite rows)."""
         harm = self.harm(row, ref)
         return math.isfinite(harm) and harm <= self.tolerance(ref)
+
+    def outside(self, row: Row, ref: Row, target: str) -> bool:
+        """Whether a (possibly partly measured) row already fails the guard: a guarded term measured so
+        far exceeds the tolerance (NaN = not measured yet). Never for the class-forgetting ideal, which
+        has no guard. Such a row is never chosen, and its step never anchors the search, once the table
+        holds a row within the guard (see :meth:`choose`); its remaining sets need not be measured."""
+        if self._ideal(target):
+            return False
+        tol = self.tolerance(ref)
+        if self.guard == "kl":
+            return row["damage"] > tol  # NaN (retain not measured) compares False
+        retain = row["retain_loss"] - ref["retain_loss"]
+        terms = (abs(retain) if self.two_sided else retain, row["val_keep_loss"] - ref["val_keep_loss"])
+        return any(t > tol for t in terms)
 
     def choose(self, rows: list[Row], ref: Row, target: str) -> Choice:
         """Applies the rule to a candidate table; non-finite rows (a diverged candidate) are never chosen."""

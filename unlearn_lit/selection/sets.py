@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
@@ -106,38 +106,75 @@ class SelectionSets:
         return tuple(torch.cat(t) if t else empty for t in (losses, kept, correct, labels))  # type: ignore[return-value]
 
     @torch.inference_mode()
-    def measure(self, model: Backbone, reference: bool = False) -> dict[str, float]:
+    def measure(
+        self, model: Backbone, reference: bool = False, stop: Callable[[dict[str, float]], bool] | None = None
+    ) -> dict[str, float]:
         """The row of one candidate: every key of :data:`MEASURES` (NaN where a set is empty); one
         forward pass per example. ``reference``: ``model`` is θ* -- keep its retain predictions (the
         KL's reference) and per-example measurements (:meth:`subset` slices them), and add the standard
-        error of its mean guarded validation loss."""
+        error of its mean guarded validation loss.
+
+        ``stop``: the guarded sets (validation and retain slice, the smaller first) are measured before
+        D_f, and after each of them ``stop(row so far)`` may end the measurement (the rule's guard has
+        already failed, :meth:`~unlearn_lit.selection.rule.SelectionRule.outside`): the sets not measured
+        are NaN in the row and ``pruned`` names the last one measured. Never with ``reference``.
+        """
         was_training = model.training
         model.eval()
-        logits: list[Tensor] = []
-        stats = {"retain": self._losses(model, self.retain, logits)}
-        stats.update({name: self._losses(model, getattr(self, name)) for name in ("forget", "val")})
+        stats: dict[str, tuple[Tensor, ...]] = {}
+        damage, pruned = math.nan, None
+        for name in self._order_measured(stop is not None and not reference):
+            if name == "retain":
+                logits: list[Tensor] = []
+                stats[name] = self._losses(model, self.retain, logits)
+                damage = self._damage(logits, reference)
+            else:
+                stats[name] = self._losses(model, getattr(self, name))
+            if name != "forget" and stop is not None and not reference:
+                row = self._row(stats, damage, False)
+                if stop(row):
+                    pruned = name
+                    break
+        if reference:
+            self._ref_stats = {k: tuple(t.cpu() for t in v) for k, v in stats.items()}
+        model.train(was_training)
+        row = self._row(stats, damage, reference)
+        return row if pruned is None else {**row, "pruned": pruned}
+
+    def _order_measured(self, guarded_first: bool) -> tuple[str, ...]:
+        """The order the sets are measured in: with ``guarded_first``, the smaller guarded set (validation
+        or retain slice; retain on a tie), the other, then D_f."""
+        if not guarded_first:
+            return ("retain", "forget", "val")
+        sizes = self.sizes()
+        return ("val", "retain", "forget") if sizes["val"] < sizes["retain"] else ("retain", "val", "forget")
+
+    def _damage(self, logits: list[Tensor], reference: bool) -> float:
+        """Mean KL(θ* || candidate) over the retain slice (squared difference for regression and LMs);
+        with ``reference``, ``logits`` are θ*'s and become the reference."""
         current = [self._log_probs(z) for z in logits]
         if reference:
             self.reference = current
-            self._ref_stats = {k: tuple(t.cpu() for t in v) for k, v in stats.items()}
         kl = []
         for ref, cur in zip(self.reference, current, strict=True):
             if self.task == "classification":
                 kl.append((ref.exp() * (ref - cur)).sum(-1))  # KL(θ* || candidate) per example
             else:
                 kl.append((ref - cur) ** 2)
-        model.train(was_training)
-        return self._row(stats, _mean(torch.cat(kl)) if kl else 0.0, reference)
+        return _mean(torch.cat(kl)) if kl else 0.0
 
     def _row(self, stats: dict[str, tuple[Tensor, ...]], damage: float, reference: bool) -> dict[str, float]:
         """The measurements of one candidate from its per-example ``(losses, kept, correct, labels)``
-        of each set."""
-        _, kept, correct, labels = stats["retain"]  # (a retain set holds no forgotten class)
+        of each set (NaN for a set not in ``stats``)."""
+        empty = torch.zeros(0, dtype=torch.float64)
+        nothing = (empty,) * 4
+        _, kept, correct, labels = stats.get("retain", nothing)  # (a retain set holds no forgotten class)
         out = {"retain_loss": _mean(self._keep(kept, labels)), "retain_acc": _mean(correct)}
         out["damage"] = damage
         for name in ("forget", "val"):
-            losses, kept, correct, labels = stats[name]
+            losses, kept, correct, labels = stats.get(name, nothing)
             out[f"{name}_loss"], out[f"{name}_acc"] = _mean(losses), _mean(correct)
+        _, kept, correct, labels = stats.get("val", nothing)
         keep = self._keep(kept, labels)  # the validation set's
         out["val_keep_loss"], out["val_keep_acc"] = _mean(keep), _mean(self._keep(correct, labels))
         if reference:  # the guard's noise scale: θ*'s standard error
