@@ -106,8 +106,9 @@ class LinearSets:
     """Selection sets whose row is a linear function of the step value loaded (``state["value"]``),
     measured validation first and honouring ``stop`` as :meth:`SelectionSets.measure` does."""
 
-    def __init__(self, state, val_slope):
+    def __init__(self, state, val_slope, screen_slope=None):
         self.state, self.val_slope = state, val_slope
+        self.screen_slope = val_slope / 2 if screen_slope is None else screen_slope
         self.ref = {**self.row(0.0), "val_keep_loss_se": 0.05}  # tolerance 0.1
 
     def row(self, v):
@@ -120,8 +121,8 @@ class LinearSets:
         }
         return {**dict.fromkeys(MEASURES, 0.5), "damage": 0.0, **losses}
 
-    def subset(self, n):  # the screen: validation loss rises half as fast
-        return LinearSets(self.state, self.val_slope / 2)
+    def subset(self, n):  # the screen: validation loss rises more slowly
+        return LinearSets(self.state, self.screen_slope)
 
     def measure(self, model, stop=None):
         full = self.row(self.state["value"])
@@ -129,26 +130,32 @@ class LinearSets:
         return {**first, "pruned": "val"} if stop is not None and stop(first) else full
 
 
-def test_a_step_outside_the_guard_is_measured_whole_until_a_step_within_it_exists():
-    """The screen's choice (0.3) fails the guard on the full sets, where only θ* is within it: the search
-    must still anchor on it and bisect towards smaller steps, which needs its whole row."""
+@pytest.mark.parametrize(
+    ("slope", "screen", "grid", "completed"),
+    [(0.6, 0.3, [0.01, 0.3, 1.0], 0), (5.0, 1.0, [0.01, 0.08, 1.0], 1)],
+)
+def test_the_search_over_pruned_steps_follows_the_whole_rows(slope, screen, grid, completed):
+    """The screen's choice fails the guard on the full sets, where only θ* is within it: the search anchors
+    on it (alone, its other sets are not needed) and bisects towards smaller steps. With the steeper
+    validation loss the next step fails too, and the least harmful of the two -- the anchor -- is found by
+    measuring whole only the one whose bound is lower."""
     from unlearn_lit.selection import StepSearch
 
     tables = {}
     for prune in (False, True):
         state = {"value": 0.0}
         search = StepSearch(None, lambda c, v, state=state: state.update(value=v) or True, lambda c, v: {},
-                            LinearSets(state, 0.6), SelectionRule(prune=prune), "val_loss", screen=8)  # fmt: skip
-        choice = search.run([0.1], [0.01, 0.3, 1.0], refine=3, max_extend=0)
-        tables[prune] = (search.rows, search.rows[choice.index]["value"])
-    (full, chosen), (pruned, chosen_pruned) = tables[False], tables[True]
-    assert chosen == chosen_pruned and 0 < chosen < 0.3
+                            LinearSets(state, slope, screen), SelectionRule(prune=prune), "val_loss", screen=8)  # fmt: skip
+        choice = search.run([0.1], grid, refine=3, max_extend=0)
+        tables[prune] = (search.rows, search.rows[choice.index]["value"], search.completed)
+    (full, chosen, _), (pruned, chosen_pruned, done) = tables[False], tables[True]
+    assert chosen == chosen_pruned and 0 < chosen < grid[1] and done == completed
     assert [(r["stage"], r["value"]) for r in full] == [(r["stage"], r["value"]) for r in pruned]
-    first_full = next(r for r in pruned if r["stage"] == "full" and r["value"] == 0.3)
-    assert "pruned" not in first_full  # no step > 0 within the guard yet: measured whole
-    cut = [(r["stage"], r["value"]) for r in pruned if "pruned" in r]
-    assert cut[0] == ("screen", 1.0) and len(cut) > 1  # 1.0 after 0.01 passed; a full step after one passed
-    rule, ref = SelectionRule(), LinearSets({"value": 0.0}, 0.6).ref
-    for i, r in enumerate(pruned):
-        if "pruned" in r and r["stage"] == "full":
-            assert any(q["stage"] == "full" and q["value"] > 0 and rule.within(q, ref) for q in pruned[:i])
+    rule, ref = SelectionRule(), LinearSets({"value": 0.0}, slope).ref
+    first_full = next(r for r in pruned if r["stage"] == "full" and r["value"] == grid[1])
+    assert "pruned" in first_full and not rule.within(full[pruned.index(first_full)], ref)
+    for a, b in zip(full, pruned, strict=True):  # whole rows are the same; pruned ones lack D_f
+        if "pruned" in b:
+            assert not rule.within(a, ref) and math.isnan(b["forget_loss"])
+        else:
+            assert a == b

@@ -237,6 +237,8 @@ def apply_so(
         "target": target,
         "guard": cfg.rule.guard,
         "num_candidates": len(rows),
+        "num_pruned": sum("pruned" in r for r in rows),  # stopped once outside the guard (rule.prune)
+        "num_completed": search.completed,  # pruned, then measured whole for the rule's fallback
         "time_selection_s": t_update - t0 - search.headroom_s,
         "time_update_s": time.perf_counter() - t_update,
         "time_headroom_s": search.headroom_s,

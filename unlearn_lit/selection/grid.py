@@ -71,6 +71,7 @@ class StepSearch:
         self.sets = {"full": sets, "screen": None if sets is None else sets.subset(screen)}
         self.rows: list[dict[str, Any]] = []
         self.headroom_s = 0.0  # time spent scoring candidates against RT (not part of the selection)
+        self.completed = 0  # pruned candidates measured whole later (:meth:`least_harmful`)
         self.bar = tqdm(desc="selection", unit="candidate", leave=False, disable=None if progress else True)
 
     def evaluate(self, c: Any, value: float, stage: str) -> None:
@@ -99,19 +100,56 @@ class StepSearch:
         self.bar.update(1)
 
     def stop(self, stage: str) -> Callable[[dict[str, Any]], bool] | None:
-        """When a candidate of ``stage`` may stop being measured once it fails the guard: the stage already
-        holds a step > 0 within the guard (:meth:`SelectionRule.outside`). The rule's choice and the
-        search's anchor (:meth:`anchor`, the best step > 0) are then among rows within the guard, which are
-        measured whole, so neither depends on a pruned row's missing sets."""
+        """Ends a candidate's measurement once it fails the guard (``rule.prune``; :meth:`SelectionRule.outside`).
+
+        Exact: a pruned row is never within the guard, so the rule's choice among rows within it and the
+        search's direction from it are what its whole row gives; where no row of a table is within the
+        guard, :meth:`least_harmful` measures the rest of the pruned rows that may be the least harmful.
+        """
         if not self.rule.prune or self.oracle or self.sets[stage] is None:
             return None
         ref = self.sets[stage].ref
-        if not any(r["stage"] == stage and r["value"] > 0 and self.rule.within(r, ref) for r in self.rows):
-            return None
         return lambda row: self.rule.outside(row, ref, self.target)
+
+    def complete(self, index: int) -> None:
+        """Measures a pruned candidate whole (it may be the least harmful of a table none passes)."""
+        row = self.rows[index]
+        self.load(row["c"], row["value"])
+        row.pop("pruned")
+        row.update(self.sets[row["stage"]].measure(self.model))
+        self.completed += 1
+
+    def least_harmful(self, idx: list[int], stage: str, lone: bool = False) -> int | None:
+        """The rule's choice among ``idx`` when none is within the guard -- the least harmful row with
+        finite criteria, the first on a tie -- measuring pruned rows whole only while one of them may be
+        it: a pruned row's measured terms bound its harm from below (:meth:`SelectionRule.harm_bound`).
+        With ``lone``, a single pruned row is the choice without its other sets (the search's anchor:
+        it has nothing to be compared with, and its direction is "smaller" either way)."""
+        ref, rule = self.sets[stage].ref, self.rule
+        while True:
+            keys = []
+            for i in idx:
+                row = self.rows[i]
+                if "pruned" in row:
+                    bound = rule.harm_bound(row, ref)
+                    if math.isfinite(bound):
+                        keys.append((bound, i))
+                elif rule.finite(row, ref, self.target):
+                    keys.append((rule.harm(row, ref), i))
+            if not keys:
+                return None
+            _, best = min(keys)  # a pruned row at the same bound and an earlier index: measured first
+            if "pruned" not in self.rows[best] or (lone and len(idx) == 1):
+                return best
+            self.complete(best)
+
+    def _within(self, idx: list[int], stage: str) -> bool:
+        return any(self.rule.within(self.rows[i], self.sets[stage].ref) for i in idx)
 
     def choose(self, stage: str) -> Choice:
         idx = [i for i, r in enumerate(self.rows) if r["stage"] == stage]
+        if not self.oracle and not self._within(idx, stage):
+            self.least_harmful(idx, stage)  # the rule's fallback: measure whole any pruned row it may be
         rows = [self.rows[i] for i in idx]
         if self.oracle:
             choice = choose_oracle(rows, lambda r: r.get(ORACLE_KEY, math.nan))
@@ -169,6 +207,8 @@ class StepSearch:
         rows = [self.rows[i] for i in idx]
         if self.oracle:
             return idx[choose_oracle(rows, lambda r: r.get(ORACLE_KEY, math.nan)).index]
+        if not self._within(idx, "full"):  # None: every step > 0 diverged
+            return self.least_harmful(idx, "full", lone=True)
         try:
             return idx[self.rule.choose(rows, self.sets["full"].ref, self.target).index]
         except ValueError:  # every step > 0 diverged

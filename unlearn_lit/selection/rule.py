@@ -76,10 +76,11 @@ class SelectionRule:
             although D_f did not move (FT on MiniLM ended farther from RT than θ* on 2 of 5 seeds);
             ``reference`` does not, but re-applied to saved candidate tables it chose worse on digits
             for every fine-tuning method (experiments/README.md, "MiniLM, random forgetting").
-        prune: measure a candidate's guarded sets first and stop once it fails the guard, when its table
-            already holds a candidate within it (:meth:`outside`; the rows the rule may choose are
-            measured whole, so every choice is the same as without it). False measures every candidate
-            whole (e.g. to re-apply other guards to the table offline).
+        prune: measure a candidate's guarded sets first and stop once it fails the guard (:meth:`outside`):
+            the rule chooses such a candidate only as the least harmful of a table where none is within
+            the guard, and the search measures the rest of it then, so every choice is the same as
+            without pruning. False measures every candidate whole (e.g. to re-apply other guards to the
+            table offline).
     """
 
     guard: str = "noise"
@@ -137,27 +138,34 @@ class SelectionRule:
         harm = self.harm(row, ref)
         return math.isfinite(harm) and harm <= self.tolerance(ref)
 
-    def outside(self, row: Row, ref: Row, target: str) -> bool:
-        """Whether a (possibly partly measured) row already fails the guard: a guarded term measured so
-        far exceeds the tolerance (NaN = not measured yet). Never for the class-forgetting ideal, which
-        has no guard. Such a row is never chosen, and its step never anchors the search, once the table
-        holds a row within the guard (see :meth:`choose`); its remaining sets need not be measured."""
-        if self._ideal(target):
-            return False
-        tol = self.tolerance(ref)
+    def harm_bound(self, row: Row, ref: Row) -> float:
+        """:meth:`harm` of a possibly partly measured row, from the terms measured so far (NaN = not
+        measured yet): a lower bound of its harm, equal to it once the guarded sets are measured; NaN
+        when none is."""
         if self.guard == "kl":
-            return row["damage"] > tol  # NaN (retain not measured) compares False
+            return row["damage"]
         retain = row["retain_loss"] - ref["retain_loss"]
         terms = (abs(retain) if self.two_sided else retain, row["val_keep_loss"] - ref["val_keep_loss"])
-        return any(t > tol for t in terms)
+        measured = [t for t in terms if not math.isnan(t)]
+        return max(measured) if measured else math.nan
+
+    def outside(self, row: Row, ref: Row, target: str) -> bool:
+        """Whether a (possibly partly measured) row already fails the guard (:meth:`harm_bound` above the
+        tolerance). Never for the class-forgetting ideal, which has no guard. While a table holds a row
+        within the guard, the rule never chooses such a row, so its remaining sets need not be measured
+        (:class:`~unlearn_lit.selection.grid.StepSearch` completes one only if it may be the least harmful
+        of a table where none is within)."""
+        return not self._ideal(target) and self.harm_bound(row, ref) > self.tolerance(ref)
+
+    def finite(self, row: Row, ref: Row, target: str) -> bool:
+        """Whether the rule may choose the row at all: its harm and its target criterion are finite."""
+        return all(math.isfinite(v) for v in self._criteria(row, ref, target))
 
     def choose(self, rows: list[Row], ref: Row, target: str) -> Choice:
         """Applies the rule to a candidate table; non-finite rows (a diverged candidate) are never chosen."""
         if target not in TARGETS:
             raise ValueError(f"unknown selection target {target!r}; valid choices: {', '.join(TARGETS)}")
-        finite = [
-            i for i, r in enumerate(rows) if all(math.isfinite(v) for v in self._criteria(r, ref, target))
-        ]
+        finite = [i for i, r in enumerate(rows) if self.finite(r, ref, target)]
         if not finite:
             raise ValueError("no candidate has finite selection criteria (every candidate diverged)")
         if self._ideal(target):
