@@ -40,7 +40,6 @@ from unlearn_lit.typed import build, merge
 PRESETS = ("default", "paper")
 SELECTS = ("rule", "oracle", "fixed")
 DAMPINGS = ("relative", "absolute")
-BRACKETS = ("bisect", "secant")  # the SO step search's refinement (selection/grid.py)
 
 
 @dataclass
@@ -62,9 +61,6 @@ class SOConfig:
             and the refinement are measured on the full selection sets.
         refine: rounds of log-τ bisection between the choice and its neighbour on the side the rule
             points to (both sides in oracle mode).
-        bracket: where each refinement round measures: ``bisect`` (the log-τ midpoint) or ``secant``
-            (the log-linear root of the guard or of forget = validation loss where the neighbour brackets
-            it; :meth:`~unlearn_lit.selection.grid.StepSearch.propose`).
         max_extend: decades added beyond an edge of the τ grid when the rule points past it.
         etas: the paper preset's η grid.
         eta: the paper preset's η for ``select="fixed"``.
@@ -88,7 +84,6 @@ class SOConfig:
     cs: tuple[float, ...] = (0.01, 0.1, 1.0)
     screen: int | None = 64
     refine: int = 3
-    bracket: str = "bisect"
     max_extend: int = 2
     etas: tuple[float, ...] = (1e-7, 2e-7, 5e-7, 1e-6)
     eta: float = 1e-6
@@ -105,7 +100,6 @@ class SOConfig:
             ("preset", self.preset, PRESETS),
             ("select", self.select, SELECTS),
             ("damping", self.damping, DAMPINGS),
-            ("bracket", self.bracket, BRACKETS),
             ("fisher", self.fisher, FISHER_MODES),
         ):
             if value not in choices:

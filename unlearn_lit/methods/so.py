@@ -199,7 +199,6 @@ def apply_so(
         headroom=headroom,
         oracle=cfg.select == "oracle",
         progress=progress,
-        bracket=cfg.bracket,
     )
     rows = search.rows
     cs: list[float | None] = [None] if paper or cfg.damping == "absolute" else list(cfg.cs)

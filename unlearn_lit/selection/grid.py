@@ -22,7 +22,6 @@ from typing import Any
 from torch import nn
 from tqdm.auto import tqdm
 
-from unlearn_lit.config.methods import BRACKETS
 from unlearn_lit.selection.headroom import ORACLE_KEY, Headroom, best_scored
 from unlearn_lit.selection.rule import Choice, SelectionRule, choose_oracle
 from unlearn_lit.selection.sets import MEASURES, SelectionSets
@@ -62,16 +61,13 @@ class StepSearch:
         headroom: Headroom | None = None,
         oracle: bool = False,
         progress: bool = False,
-        bracket: str = "bisect",
     ) -> None:
         if oracle and headroom is None:
             raise ValueError(
                 'select="oracle" needs RT: add `rt` to the methods (the oracle compares with it)'
             )
         self.model, self.load, self.describe, self.rule, self.target = model, load, describe, rule, target
-        if bracket not in BRACKETS:
-            raise ValueError(f"unknown bracket {bracket!r}; valid choices: {', '.join(BRACKETS)}")
-        self.headroom, self.oracle, self.bracket = headroom, oracle, bracket
+        self.headroom, self.oracle = headroom, oracle
         self.sets = {"full": sets, "screen": None if sets is None else sets.subset(screen)}
         self.rows: list[dict[str, Any]] = []
         self.headroom_s = 0.0  # time spent scoring candidates against RT (not part of the selection)
@@ -193,50 +189,15 @@ class StepSearch:
             way = self.direction(row, "full")
             if way >= 0:
                 self.evaluate(
-                    row["c"], self.propose(row, above[0] if above else row["value"] * 10, way), "full"
+                    row["c"], math.sqrt(row["value"] * (above[0] if above else row["value"] * 10)), "full"
                 )
             if way <= 0:
                 self.evaluate(
-                    row["c"], self.propose(row, below[-1] if below else row["value"] / 10, way), "full"
+                    row["c"], math.sqrt(row["value"] * (below[-1] if below else row["value"] / 10)), "full"
                 )
             choice = self.choose("full")
         self.bar.close()
         return choice
-
-    def propose(self, row: dict[str, Any], other: float, way: int) -> float:
-        """The next step between the anchor ``row`` and the neighbouring step value ``other``: the midpoint
-        in log v (``bracket="bisect"``), or with ``bracket="secant"`` the root, linear in log v, of the
-        criterion the rule's target sits on where the neighbour's measured row brackets it -- the guard
-        (harm = tolerance) or, for random forgetting, forget loss = validation loss -- kept within the
-        middle 80% of the interval (the midpoint when nothing is bracketed)."""
-        x0, x1 = math.log(row["value"]), math.log(other)
-        mid = math.exp((x0 + x1) / 2)
-        if self.bracket == "bisect" or way == 0:
-            return mid
-        rows = [r for r in self.rows if r["c"] == row["c"] and math.isclose(r["value"], other)]
-        if not rows:
-            return mid
-        near = next((r for r in rows if r["stage"] == "full"), rows[0])
-        ref, near_ref = self.sets["full"].ref, self.sets[near["stage"]].ref
-
-        def over(r: dict[str, Any], rref: dict[str, Any]) -> float:  # > 0 outside the guard
-            return self.rule.harm_bound(r, rref) - self.rule.tolerance(rref)
-
-        def past(r: dict[str, Any]) -> float:  # > 0 once D_f looks unseen
-            return r["forget_loss"] - r["val_loss"]
-
-        pairs = [(over(row, ref), over(near, near_ref))]
-        if self.target == "val_loss":
-            pairs.append((past(row), past(near)))
-        roots = [
-            g0 / (g0 - g1)
-            for g0, g1 in pairs
-            if math.isfinite(g0) and math.isfinite(g1) and (g0 > 0) != (g1 > 0) and g0 != g1
-        ]
-        if not roots:
-            return mid
-        t = min(max(min(roots), 0.1), 0.9)  # the first crossing from the anchor, off the interval's ends
-        return math.exp(x0 + t * (x1 - x0))
 
     def anchor(self) -> int | None:
         """The full-stage step > 0 the rule prefers (θ* excluded): where the bisection continues from."""
