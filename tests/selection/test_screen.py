@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from unlearn_lit.methods import METHODS
+from unlearn_lit.methods.finetune import screen_sets
 from unlearn_lit.methods.losses import ga_loss
 from unlearn_lit.phases.unlearn import MaskedUnlearning, OptimConfig
 from unlearn_lit.selection import CheckpointSelection, SelectionRule, SelectionSets, first_examples
@@ -183,9 +184,16 @@ def test_method_screens_then_confirms(toy_inputs):
     table, info = result.candidates, result.info
     assert [r["step"] for r in table] == [0, 2, 4, 6, 8, 10, 12]
     assert all("screen/forget_loss" in r for r in table) and info["selection_screen"] == 8
-    # step 0 is θ*, whose full row the sets hold: only the top k and the last are measured in full
-    assert info["selection_evaluations"]["screen"] == 7 and info["selection_evaluations"]["full"] <= 4
+    # step 0 is θ*, whose full and screen rows the sets hold: the 6 later checkpoints are screened, and
+    # only the top k and the last are measured in full
+    assert info["selection_evaluations"]["screen"] == 6 and info["selection_evaluations"]["full"] <= 4
     assert {k: table[0][k] for k in MEASURES} == {k: info["selection_ref"][k] for k in MEASURES}
+    screen = screen_sets(
+        build_sets(inputs.original, inputs.datamodule, cfg.selection_retain, cfg.selection_val, 0), 8
+    )
+    measured = screen.measure(inputs.original)  # θ* measured on the screen: what step 0's row stands for
+    for key in MEASURES:
+        assert table[0][f"screen/{key}"] == pytest.approx(measured[key], abs=1e-6), key
     chosen = next(r for r in table if r["step"] == result.hparams["steps"])
     assert math.isfinite(chosen["forget_loss"]) and math.isfinite(table[-1]["forget_loss"])
     off = METHODS.get("ga").run(inputs, METHODS.get("ga").config(**{**vars(cfg), "selection_screen": 0}))

@@ -64,7 +64,8 @@ class CheckpointSelection(L.Callback):
             interface); None measures every checkpoint on ``sets``.
         confirm_top: with a screen, the checkpoints after step 0 that the screen keeps for the full sets.
         start_row: with a screen, the full sets' row of the start model when it is already known (θ*'s
-            reference row, ``sets.ref``, when training starts from θ*): step 0 is then not measured again.
+            reference row, ``sets.ref``, when training starts from θ*): step 0 is then not measured again,
+            on the full sets or on the screen (whose reference row is then the start model's too).
 
     The table holds one row per checkpoint: ``step``, the full sets' measurements (NaN where a
     screened checkpoint was not confirmed) and, with a screen, ``screen/<measure>``.
@@ -171,7 +172,10 @@ class CheckpointSelection(L.Callback):
             row = {"step": trainer.global_step, **self._measure(model, "full")}
             logged = {f"select/{k}": v for k, v in row.items() if k != "step"}
         else:
-            screened = self._measure(model, "screen")
+            if not self.table and self.start_row is not None:  # the start model is the sets' reference:
+                screened = {k: self.screen.ref[k] for k in MEASURES}  # its screen row is theirs, sliced
+            else:
+                screened = self._measure(model, "screen")
             row = {"step": trainer.global_step, **dict.fromkeys(MEASURES, math.nan)}
             row.update({f"screen/{k}": v for k, v in screened.items()})
             logged = {f"select/screen/{k}": v for k, v in screened.items()}
