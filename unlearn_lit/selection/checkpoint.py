@@ -158,8 +158,8 @@ class CheckpointSelection(L.Callback):
         """A confirmed checkpoint may stop being measured once it fails the guard when a row already
         measured in full for the final choice is within it (:meth:`SelectionRule.outside`; a row not
         measured yet is NaN, never within): the rule then chooses among rows within the guard, measured
-        whole. Checkpoints are never pruned during
-        training: early stopping and the learning-rate retries read every measured row."""
+        whole. Checkpoints are never pruned during training: early stopping and the learning-rate
+        retries read every measured row."""
         ref = self.sets.ref
         if not self.rule.prune or not any(self.rule.within(r, ref) for r in measured):
             return None
