@@ -13,7 +13,8 @@ Because every candidate carries its measurements, θ*'s reference row and its Av
 designs of :class:`~unlearn_lit.selection.SelectionRule` (``gap``, and the old fixed KL bound ``kl`` at
 0.02 and 0.05 nats) are re-applied offline to the same candidate tables (full-stage candidates for the
 SO family, every checkpoint for fine-tuning methods); their columns show what each guard would have
-chosen among the same candidates. Printed per setup and method: mean ± std over seeds of Avg.Gap under
+chosen among the same candidates (so these runs measure every candidate whole: ``rule.prune`` is off,
+which changes no choice of the default rule, only its cost). Printed per setup and method: mean ± std over seeds of Avg.Gap under
 each guard and under the oracle, the original's Avg.Gap, how often the method did not unlearn, and paired
 bootstrap 95% confidence intervals of MAPE-SO − SO and MAPE-SO − random_so.
 
