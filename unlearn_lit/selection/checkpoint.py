@@ -51,8 +51,8 @@ class CheckpointSelection(L.Callback):
     """Evaluates candidates during training and restores the one the RT-free rule chooses.
 
     Args:
-        sets: the selection sets (anything with ``measure(model) -> dict`` and a reference row ``ref``;
-            ``measure(model, stop=...)`` too when ``rule.prune``, see :meth:`SelectionSets.measure`).
+        sets: the selection sets (anything with ``measure(model, stop=None) -> dict`` and a reference
+            row ``ref``; ``stop`` may end a measurement early, see :meth:`SelectionSets.measure`).
         rule: the RT-free rule.
         target: ``val_loss`` (random forgetting) or ``class`` (class forgetting).
         every_n_steps: optimizer steps between two evaluations.
@@ -151,8 +151,7 @@ class CheckpointSelection(L.Callback):
     # ------------------------------------------------------------------------------- internals
     def _measure(self, model: nn.Module, stage: str, stop: Any = None) -> dict[str, float]:
         self.evaluations[stage] += 1
-        sets = self.sets if stage == "full" else self.screen
-        return sets.measure(model) if stop is None else sets.measure(model, stop=stop)
+        return (self.sets if stage == "full" else self.screen).measure(model, stop=stop)
 
     def _stop(self, measured: list[dict[str, float]]) -> Any:
         """A confirmed checkpoint may stop being measured once it fails the guard when a row already

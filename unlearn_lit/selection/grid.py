@@ -106,7 +106,7 @@ class StepSearch:
         search's direction from it are what its whole row gives; where no row of a table is within the
         guard, :meth:`least_harmful` measures the rest of the pruned rows that may be the least harmful.
         """
-        if not self.rule.prune or self.oracle or self.sets[stage] is None:
+        if not self.rule.prune or self.oracle:
             return None
         ref = self.sets[stage].ref
         return lambda row: self.rule.outside(row, ref, self.target)

@@ -128,10 +128,14 @@ class SelectionRule:
 
     def harm(self, row: Row, ref: Row) -> float:
         """The guarded quantity: KL for ``kl``, else the larger rise of the retain and validation losses."""
+        return max(*self._harms(row, ref))
+
+    def _harms(self, row: Row, ref: Row) -> tuple[float, ...]:
+        """The guarded terms whose largest is the harm: the KL, or the retain and validation rises."""
         if self.guard == "kl":
-            return row["damage"]
+            return (row["damage"], row["damage"])
         retain = row["retain_loss"] - ref["retain_loss"]
-        return max(abs(retain) if self.two_sided else retain, row["val_keep_loss"] - ref["val_keep_loss"])
+        return (abs(retain) if self.two_sided else retain, row["val_keep_loss"] - ref["val_keep_loss"])
 
     def within(self, row: Row, ref: Row) -> bool:
         """Whether the candidate passes the guard (False for non-finite rows)."""
@@ -142,11 +146,7 @@ class SelectionRule:
         """:meth:`harm` of a possibly partly measured row, from the terms measured so far (NaN = not
         measured yet): a lower bound of its harm, equal to it once the guarded sets are measured; NaN
         when none is."""
-        if self.guard == "kl":
-            return row["damage"]
-        retain = row["retain_loss"] - ref["retain_loss"]
-        terms = (abs(retain) if self.two_sided else retain, row["val_keep_loss"] - ref["val_keep_loss"])
-        measured = [t for t in terms if not math.isnan(t)]
+        measured = [t for t in self._harms(row, ref) if not math.isnan(t)]
         return max(measured) if measured else math.nan
 
     def outside(self, row: Row, ref: Row, target: str) -> bool:
