@@ -6,10 +6,15 @@ test, a 512-example retain slice) and times, median of ``--repeats``:
 - one selection-set measurement (:meth:`SelectionSets.measure`, the sets stored re-cut by length)
   against the same forward passes over the loaders' padded batches, as it ran before;
 - ``predict`` on the test split (windows of batches re-cut by length) against a plain loop over the
-  padded batches.
+  padded batches;
+- SO's per-batch parameter Fisher (:func:`~unlearn_lit.methods.fisher.retain_fisher`, every parameter)
+  over ``--fisher-examples`` retain tweets in the quickstart's batches of 32, each batch computed in
+  length-sorted pieces without their padding (:func:`~unlearn_lit.data.unlearn_lit.data.buckets.length_parts`) against
+  the same batches whole and padded, as it ran before.
 
 It also prints the padding share of the tokens in both layouts, and checks that the re-cut
-measurements equal the padded ones (largest difference of the per-example losses).
+measurements equal the padded ones (largest difference of the per-example losses; the Fisher's largest
+relative difference in norm).
 
     python experiments/bench_padding.py --threads 1
 """
@@ -26,9 +31,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+import unlearn_lit.data.buckets  # noqa: E402
 from unlearn_lit.data import UnlearnDataModule, build_dataset  # noqa: E402
 from unlearn_lit.data.buckets import sorted_windows  # noqa: E402
 from unlearn_lit.eval.metrics import predict  # noqa: E402
+from unlearn_lit.methods.fisher import ParamSelection, retain_fisher  # noqa: E402
 from unlearn_lit.models import build_backbone  # noqa: E402
 from unlearn_lit.selection import SelectionSets, first_examples  # noqa: E402
 
@@ -56,6 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--fisher-examples", type=int, default=256)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -90,7 +98,31 @@ def main() -> None:
         f"{padding(_recut(test)):.1%} | "
         f"{t_test_padded:.2f} | {t_test:.2f} | {t_test_padded / t_test:.2f}x |"
     )
+    fisher_batches = first_examples(
+        dm.retain_dataloader(subsample=args.fisher_examples, seed=0, batch_size=32)
+    )
+    sel = ParamSelection(
+        model, {n: torch.ones_like(p, dtype=torch.bool) for n, p in model.named_parameters()}
+    )
+    t_pieces, pieces = timed(
+        lambda: retain_fisher(model, fisher_batches, sel, mode="per_batch"), args.repeats
+    )
+    rows = unlearn_lit.data.buckets.PART_ROWS
+    unlearn_lit.data.buckets.PART_ROWS = 10**9  # every batch whole and padded, as before length_parts
+    t_whole, whole = timed(lambda: retain_fisher(model, fisher_batches, sel, mode="per_batch"), args.repeats)
+    unlearn_lit.data.buckets.PART_ROWS = rows
+    diff2 = sum(float((pieces.sumsq[n] - w).pow(2).sum()) for n, w in whole.sumsq.items())
+    rel = (diff2 / sum(float(w.pow(2).sum()) for w in whole.sumsq.values())) ** 0.5
+    print(
+        f"| per-batch Fisher, SO (batches of 32) | {args.fisher_examples} | {padding(fisher_batches):.1%} | "
+        f"{padding(_pieces(fisher_batches)):.1%} | {t_whole:.2f} | {t_pieces:.2f} | {t_whole / t_pieces:.2f}x |"
+    )
     print(f"largest |loss difference| on the test split: {diff:.2e}; retain-loss mean difference: {ref:.2e}")
+    print(f"Fisher, pieces against whole batches: relative difference {rel:.2e} (norm over every entry)")
+
+
+def _pieces(batches: list[dict]) -> list[dict]:
+    return [p for b in batches for p in unlearn_lit.data.buckets.length_parts(b)]
 
 
 def _recut(batches: list[dict]) -> list[dict]:

@@ -9,7 +9,14 @@ import pytest
 import torch
 
 from unlearn_lit.data import UnlearnDataModule, build_dataset
-from unlearn_lit.data.buckets import positions_by_length, sort_by_length, sorted_windows, trim_padding
+from unlearn_lit.data.buckets import (
+    PART_ROWS,
+    length_parts,
+    positions_by_length,
+    sort_by_length,
+    sorted_windows,
+    trim_padding,
+)
 from unlearn_lit.eval.metrics import predict
 from unlearn_lit.models import build_backbone
 from unlearn_lit.selection import SelectionSets, first_examples
@@ -119,3 +126,24 @@ def test_positions_by_length_is_a_stable_sort_by_tokens_and_leaves_images_alone(
     vit = build_backbone("tiny_vit", num_labels=10)
     digits = UnlearnDataModule(build_dataset("digits"), batch_size=32).bind(vit)
     assert torch.equal(positions_by_length(digits.retain, positions, digits.collate_fn), positions)
+
+
+def test_length_parts_hold_every_example_once_without_padding_and_only_split_when_it_pays(tweets):
+    _, dm = tweets
+    batch = first_examples(dm.test_dataloader())[0]  # 64 tweets padded to the longest
+    parts = list(length_parts(batch))
+    assert len(parts) > 1 and all(len(p["labels"]) >= PART_ROWS for p in parts)
+    assert sorted(tokens(parts)) == sorted(tokens([batch]))  # every example once, its own tokens
+    assert all(int(p["attention_mask"][:, -1].sum()) > 0 for p in parts)  # each trimmed to its longest
+    cost = sum(p["attention_mask"].numel() for p in parts)
+    assert cost <= 0.8 * batch["attention_mask"].numel()
+    uniform = {k: v[:, :5] for k, v in batch.items() if torch.is_tensor(v) and v.dim() == 2}
+    uniform["attention_mask"] = torch.ones_like(uniform["attention_mask"])
+    assert len(list(length_parts(uniform))) == 1  # nothing to save: one piece
+    chunks = list(length_parts(batch, 10))  # per-example chunks: sorted, each trimmed
+    assert [len(c["labels"]) for c in chunks] == [10] * 6 + [4]
+    widths = [c["attention_mask"].shape[1] for c in chunks]
+    assert widths == sorted(widths) and sorted(tokens(chunks)) == sorted(tokens([batch]))
+    image = {"pixel_values": torch.randn(40, 1, 8, 8), "labels": torch.arange(40)}
+    assert [torch.equal(p["labels"], image["labels"]) for p in length_parts(image)] == [True]
+    assert [p["labels"].tolist() for p in length_parts(image, 16)][2] == list(range(32, 40))

@@ -106,6 +106,34 @@ def test_per_batch_fisher_and_forget_gradient_sum():
         torch.testing.assert_close(grads[n], g.sum(0), rtol=1e-9, atol=1e-14)
 
 
+def test_padded_text_batches_are_computed_in_pieces_with_the_same_statistics():
+    """A padded text batch is cut into length-sorted pieces without their padding: the per-batch
+    Fisher squares the whole batch's gradient sum, and every statistic equals the padded loop's."""
+    bb = double_backbone("tiny_bert")
+    words = "the cat sat on a mat while dogs ran far away".split()
+    exs = [{"text": " ".join(words[: 2 + 8 * (i % 2)]), "label": i % 3, "index": i} for i in range(40)]
+    sel = ParamSelection(bb, unit_mask(bb))
+    widths = []
+    hook = bb.net.register_forward_pre_hook(
+        lambda _, args, kwargs: widths.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+    )
+    loader = DataLoader(exs, batch_size=40, collate_fn=bb.collate)  # one batch, padded to 10 words
+    padded = bb.collate(exs)["attention_mask"]
+    pb = retain_fisher(bb, loader, sel, mode="per_batch")
+    assert [w[0] for w in widths] == [20, 20] and widths[0][1] < widths[1][1] == padded.shape[1]
+    assert sum(a * b for a, b in widths) < 0.8 * padded.numel()  # the padding is not paid for
+    grads, count = forget_gradient_sum(bb, loader, sel)
+    pe = retain_fisher(bb, loader, sel, chunk_size=8)
+    hook.remove()
+    ref = loop_grads(bb, exs)  # one padded example at a time
+    assert pb.count == count == pe.count == 40
+    for n, m in sel.masks.items():
+        g = ref[n][:, m]
+        torch.testing.assert_close(pb.mean()[n], g.sum(0).pow(2) / 40, rtol=1e-9, atol=1e-14)
+        torch.testing.assert_close(grads[n], g.sum(0), rtol=1e-9, atol=1e-14)
+        torch.testing.assert_close(pe.mean()[n], g.pow(2).mean(0), rtol=1e-9, atol=1e-14)
+
+
 def test_selection_put_take_and_guards():
     bb = double_backbone("tiny_vit")
     masks = unit_mask(bb)

@@ -181,6 +181,45 @@ def trim_padding(batch: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+PART_ROWS = 16  # smallest piece a padded text batch is cut into for a batch sum (length_parts)
+PART_SAVING = 0.2  # ... and only when the pieces drop at least this share of its tokens
+
+
+def length_parts(batch: dict[str, Tensor], size: int | None = None) -> Iterator[dict[str, Tensor]]:
+    """One batch's tensors in pieces whose results add up to the batch's (per-example quantities, sums
+    of per-example gradients), each without the padding none of its examples uses.
+
+    A right-padded text batch is sorted by length (stable) and cut into pieces of ``size`` rows
+    (per-example chunks), or with ``size`` None into equal pieces of at least :data:`PART_ROWS` rows
+    when that drops at least :data:`PART_SAVING` of its tokens (else it stays whole). A random batch of
+    32 tweets is about 40% padding: all-MiniLM-L6-v2's batch gradient took 1.27x less time in two
+    length-sorted pieces of 16 than padded, and 1.15x less in four of 8 (2 CPU threads). Anything else
+    (images, left padding) is cut into pieces of ``size`` rows in its own order (whole with None).
+    """
+    tensors = {k: v for k, v in batch.items() if torch.is_tensor(v)}
+    n = _rows(tensors)
+    mask = tensors.get("attention_mask")
+    text = mask is not None and mask.dim() == 2 and n > 0 and bool(mask[:, 0].all())
+    if text:
+        lengths, order = torch.sort(mask.sum(1), stable=True)
+        tensors = {k: v[order] if v.dim() and len(v) == n else v for k, v in tensors.items()}
+        size = size or _part_size(lengths.tolist())
+    size = size or max(n, 1)
+    for start in range(0, n, size):
+        part = {k: v[start : start + size] if v.dim() and len(v) == n else v for k, v in tensors.items()}
+        yield trim_padding(part) if text else part
+
+
+def _part_size(lengths: list[int]) -> int:
+    """Rows per piece of a batch with these sorted lengths (:func:`length_parts`)."""
+    n, parts = len(lengths), len(lengths) // PART_ROWS
+    if parts < 2:
+        return n
+    size = -(-n // parts)
+    tokens = sum(len(lengths[s : s + size]) * lengths[min(s + size, n) - 1] for s in range(0, n, size))
+    return size if tokens <= (1 - PART_SAVING) * n * lengths[-1] else n
+
+
 def _rows(batch: dict[str, Any]) -> int:
     return next(len(v) for v in batch.values() if torch.is_tensor(v))
 

@@ -28,6 +28,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from tqdm.auto import tqdm
 
 from unlearn_lit.config.names import FISHER_MODES  # noqa: F401  (re-exported)
+from unlearn_lit.data.buckets import length_parts
 from unlearn_lit.families import is_causal
 from unlearn_lit.masks.stats import batch_size
 from unlearn_lit.methods.base import UnlearningFailed
@@ -151,14 +152,6 @@ def _additive_mask(batch: dict[str, Tensor], family: str, dtype: torch.dtype) ->
     return {**batch, "attention_mask": add}
 
 
-def _chunks(batch: dict[str, Tensor], size: int | None) -> Iterator[dict[str, Tensor]]:
-    tensors = {k: v for k, v in batch.items() if isinstance(v, Tensor)}
-    n = batch_size(tensors)
-    size = size or n
-    for start in range(0, n, size):
-        yield {k: v[start : start + size] for k, v in tensors.items()}
-
-
 def _loss_sum(model: Backbone, rest: dict[str, Tensor], batched: bool):
     """``loss(params, batch) = Σ_batch ℓ`` through ``functional_call`` (one example when not ``batched``)."""
     dtype = next(model.parameters()).dtype
@@ -181,7 +174,11 @@ def gradients(
     progress: bool = True,
 ) -> Iterator[tuple[dict[str, Tensor], int]]:
     """Yields ``({name: compact gradient}, n)``: per example ``[n, k]`` when ``chunk`` is set, else the
-    batch sum ``[k]``; computed in eval mode for the selected parameters only."""
+    batch sum ``[k]`` (one per batch); computed in eval mode for the selected parameters only.
+
+    A padded text batch is computed in length-sorted pieces without their padding
+    (:func:`~unlearn_lit.data.buckets.length_parts`): the same per-example gradients and batch sums up to
+    the summation order."""
     chosen, rest = _split(model, sel)
     device = next(model.parameters()).device
     fn = (
@@ -193,11 +190,20 @@ def gradients(
     model.eval()
     try:  # the math SDPA kernel has vmap batching rules; the fused CPU/CUDA kernels fall back to loops
         for batch in tqdm(batches, desc=desc, leave=False, disable=None if progress else True):
-            for part in _chunks(to_device(batch, device), chunk):
+            total: dict[str, Tensor] = {}
+            count = 0
+            for part in length_parts(to_device(batch, device), chunk):
                 n = batch_size(part)
                 with sdpa_kernel(SDPBackend.MATH) if chunk else contextlib.nullcontext():
                     grads = fn(chosen, part) if chosen else {}
-                yield {k: sel.take(k, g, batched=bool(chunk)).to(_acc_dtype(g)) for k, g in grads.items()}, n
+                grads = {k: sel.take(k, g, batched=bool(chunk)).to(_acc_dtype(g)) for k, g in grads.items()}
+                if chunk:
+                    yield grads, n
+                else:  # the batch's sum over its pieces
+                    total = {k: total[k] + g if k in total else g for k, g in grads.items()}
+                    count += n
+            if not chunk:
+                yield total, count
     finally:
         model.train(was_training)
 
