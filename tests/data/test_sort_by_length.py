@@ -140,6 +140,8 @@ def test_length_parts_hold_every_example_once_without_padding_and_only_split_whe
     uniform = {k: v[:, :5] for k, v in batch.items() if torch.is_tensor(v) and v.dim() == 2}
     uniform["attention_mask"] = torch.ones_like(uniform["attention_mask"])
     assert len(list(length_parts(uniform))) == 1  # nothing to save: one piece
+    (whole,) = length_parts(batch, split=False)  # one piece, sorted and trimmed
+    assert sorted(tokens([whole])) == sorted(tokens([batch])) and whole["attention_mask"][:, -1].any()
     chunks = list(length_parts(batch, 10))  # per-example chunks: sorted, each trimmed
     assert [len(c["labels"]) for c in chunks] == [10] * 6 + [4]
     widths = [c["attention_mask"].shape[1] for c in chunks]

@@ -178,7 +178,8 @@ def gradients(
 
     A padded text batch is computed in length-sorted pieces without their padding
     (:func:`~unlearn_lit.data.buckets.length_parts`): the same per-example gradients and batch sums up to
-    the summation order."""
+    the summation order. A batch sum is cut into pieces on a CPU only, where compute scales with the
+    tokens; a GPU keeps it one launch per batch (padding is nearly free there; not measured)."""
     chosen, rest = _split(model, sel)
     device = next(model.parameters()).device
     fn = (
@@ -192,7 +193,7 @@ def gradients(
         for batch in tqdm(batches, desc=desc, leave=False, disable=None if progress else True):
             total: dict[str, Tensor] = {}
             count = 0
-            for part in length_parts(to_device(batch, device), chunk):
+            for part in length_parts(to_device(batch, device), chunk, split=device.type == "cpu"):
                 n = batch_size(part)
                 with sdpa_kernel(SDPBackend.MATH) if chunk else contextlib.nullcontext():
                     grads = fn(chosen, part) if chosen else {}
