@@ -9,7 +9,7 @@ test, a 512-example retain slice) and times, median of ``--repeats``:
   padded batches;
 - SO's per-batch parameter Fisher (:func:`~unlearn_lit.methods.fisher.retain_fisher`, every parameter)
   over ``--fisher-examples`` retain tweets in the quickstart's batches of 32, each batch computed in
-  length-sorted pieces without their padding (:func:`~unlearn_lit.data.unlearn_lit.data.buckets.length_parts`) against
+  length-sorted pieces without their padding (:func:`~unlearn_lit.data.buckets.length_parts`) against
   the same batches whole and padded, as it ran before.
 
 It also prints the padding share of the tokens in both layouts, and checks that the re-cut
@@ -109,8 +109,12 @@ def main() -> None:
     )
     rows = unlearn_lit.data.buckets.PART_ROWS
     unlearn_lit.data.buckets.PART_ROWS = 10**9  # every batch whole and padded, as before length_parts
-    t_whole, whole = timed(lambda: retain_fisher(model, fisher_batches, sel, mode="per_batch"), args.repeats)
-    unlearn_lit.data.buckets.PART_ROWS = rows
+    try:
+        t_whole, whole = timed(
+            lambda: retain_fisher(model, fisher_batches, sel, mode="per_batch"), args.repeats
+        )
+    finally:
+        unlearn_lit.data.buckets.PART_ROWS = rows
     diff2 = sum(float((pieces.sumsq[n] - w).pow(2).sum()) for n, w in whole.sumsq.items())
     rel = (diff2 / sum(float(w.pow(2).sum()) for w in whole.sumsq.values())) ** 0.5
     print(

@@ -38,6 +38,9 @@ def test_outside_reads_only_the_measured_terms():
     assert not rule.outside(partial(val=9.0, retain=9.0), REF, "class")  # the class ideal has no guard
     assert rule.outside(partial(val=9.0), REF, "class") is False
     assert SelectionRule(class_criterion="guard").outside(partial(val=9.0), REF, "class")
+    stop = rule.stop(REF, "val_loss")  # what the searches pass to measure(stop=...)
+    assert stop(partial(val=1.11)) and not stop(partial(val=1.09))
+    assert SelectionRule(prune=False).stop(REF, "val_loss") is None
 
 
 @pytest.mark.parametrize(("n_retain", "n_val", "first"), [(64, 32, "val"), (32, 64, "retain")])

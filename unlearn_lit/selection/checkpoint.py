@@ -160,9 +160,7 @@ class CheckpointSelection(L.Callback):
         whole. Checkpoints are never pruned during training: early stopping and the learning-rate
         retries read every measured row."""
         ref = self.sets.ref
-        if not self.rule.prune or not any(self.rule.within(r, ref) for r in measured):
-            return None
-        return lambda row: self.rule.outside(row, ref, self.target)
+        return self.rule.stop(ref, self.target) if any(self.rule.within(r, ref) for r in measured) else None
 
     def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         model = getattr(pl_module, "model", pl_module)

@@ -106,10 +106,7 @@ class StepSearch:
         search's direction from it are what its whole row gives; where no row of a table is within the
         guard, :meth:`least_harmful` measures the rest of the pruned rows that may be the least harmful.
         """
-        if not self.rule.prune or self.oracle:
-            return None
-        ref = self.sets[stage].ref
-        return lambda row: self.rule.outside(row, ref, self.target)
+        return None if self.oracle else self.rule.stop(self.sets[stage].ref, self.target)
 
     def complete(self, index: int) -> None:
         """Measures a pruned candidate whole (it may be the least harmful of a table none passes)."""

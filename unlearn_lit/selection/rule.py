@@ -31,6 +31,7 @@ An ``oracle`` (closest to RT) exists for analysis only, and its choice is labell
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -128,12 +129,12 @@ class SelectionRule:
 
     def harm(self, row: Row, ref: Row) -> float:
         """The guarded quantity: KL for ``kl``, else the larger rise of the retain and validation losses."""
-        return max(*self._harms(row, ref))
+        return max(self._harms(row, ref))
 
     def _harms(self, row: Row, ref: Row) -> tuple[float, ...]:
         """The guarded terms whose largest is the harm: the KL, or the retain and validation rises."""
         if self.guard == "kl":
-            return (row["damage"], row["damage"])
+            return (row["damage"],)
         retain = row["retain_loss"] - ref["retain_loss"]
         return (abs(retain) if self.two_sided else retain, row["val_keep_loss"] - ref["val_keep_loss"])
 
@@ -156,6 +157,11 @@ class SelectionRule:
         (:class:`~unlearn_lit.selection.grid.StepSearch` completes one only if it may be the least harmful
         of a table where none is within)."""
         return not self._ideal(target) and self.harm_bound(row, ref) > self.tolerance(ref)
+
+    def stop(self, ref: Row, target: str) -> Callable[[Row], bool] | None:
+        """What a measurement may stop on (``SelectionSets.measure(stop=...)``): :meth:`outside` against
+        ``ref``, or None when the rule does not prune."""
+        return functools.partial(self.outside, ref=ref, target=target) if self.prune else None
 
     def finite(self, row: Row, ref: Row, target: str) -> bool:
         """Whether the rule may choose the row at all: its harm and its target criterion are finite."""
