@@ -16,6 +16,7 @@ TWO = Runtime(accelerator="cpu", devices=2, strategy="ddp_spawn", progress_bar=F
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # ddp_spawn (10-20 s): CI runs it in its slow step
 @pytest.mark.timeout(300)
 def test_mape_ga_under_ddp_keeps_frozen_entries_and_selects(toy_inputs):
     inputs = dataclasses.replace(toy_inputs("tiny_vit", masked=True), runtime=TWO)
@@ -34,6 +35,7 @@ def test_mape_ga_under_ddp_keeps_frozen_entries_and_selects(toy_inputs):
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # ddp_spawn (10-20 s): CI runs it in its slow step
 @pytest.mark.timeout(300)
 def test_ddp_without_selection_reports_the_steps_it_took(toy_inputs):
     """Spawned processes hand back the step count with the weights: a changed model is not reported as

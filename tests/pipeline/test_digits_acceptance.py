@@ -36,9 +36,9 @@ def cache(tmp_path_factory):
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize(
     "setup",
-    [
-        ("random",),
-        pytest.param(  # slow (~40 s): CI runs it in its slow step
+    [  # slow (~1 min each): CI runs both in its slow step
+        pytest.param(("random",), marks=pytest.mark.slow),
+        pytest.param(
             ("class", "--data.forget", "class", "--data.forget_classes", "[3]"), marks=pytest.mark.slow
         ),
     ],
