@@ -42,8 +42,13 @@ def atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def environment(seed: int) -> dict[str, Any]:
-    """Git commit, versions, seed, world size and precision of this run."""
+def environment(seed: int, runtime: Any = None, model: Any = None) -> dict[str, Any]:
+    """Git commit, versions, seed, and where the run computed: the runtime's processes, precision and
+    device (``runtime``: the run's :class:`~unlearn_lit.runtime.Runtime`; None: the default one) and
+    the dtype of θ*'s weights (``model``; None: the runtime's, else torch's default)."""
+    from unlearn_lit.runtime import Runtime
+
+    runtime = runtime or Runtime()
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
                                 cwd=Path(__file__).parent).stdout.strip()  # fmt: skip
@@ -56,9 +61,15 @@ def environment(seed: int) -> dict[str, Any]:
         "lightning": lightning.__version__,
         "transformers": transformers.__version__,
         "seed": seed,
-        "world_size": int(os.environ.get("WORLD_SIZE", 1)),
-        "precision": "32-true",
-        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "world_size": runtime.world_size,
+        # None: the training recipe's precision for θ*/RT, 32-true in every other phase
+        "precision": runtime.precision,
+        "dtype": str(
+            next(model.parameters()).dtype
+            if model is not None
+            else runtime.dtype or torch.get_default_dtype()
+        ).removeprefix("torch."),
+        "device": runtime.device().type,
     }
 
 

@@ -114,7 +114,9 @@ def model_of(
 ):
     """θ* (``which="original"``: loaded from ``cfg.original``, the backbone as built when it is
     ``pretrained`` -- WMDP's θ* is the pretrained chat model, METHOD.md §9 -- else trained or cached)
-    or RT (``"retrain"``: trained on D_r or cached), in eval mode on the runtime's device; binds ``dm``."""
+    or RT (``"retrain"``: trained on D_r or cached), in eval mode on the runtime's device and in the
+    dtype of a ``*-true`` precision (cast once, here: every later phase sees the same weights); binds
+    ``dm``."""
     if which == "original" and cfg.original == PRETRAINED:
         model = factory()
         model.train_info = {"pretrained": True, "seconds": 0.0}
@@ -126,7 +128,7 @@ def model_of(
         model = train_or_load(factory, dm, cfg.train_recipe(), which, cache_dir=cfg.cache_dir, runtime=cfg.trainer,
                               logger=loggers.phase("rt" if which == "retrain" else which), callbacks=callbacks,
                               force=cfg.retrain, retrain_corrupt=cfg.retrain_corrupt)  # fmt: skip
-    return model.eval().to(cfg.trainer.device())
+    return cfg.trainer.place(model.eval())
 
 
 def _run(
@@ -306,7 +308,7 @@ def _run(
         "times_s": {**times, "phase1_and_search": phase1_s},
         "relearn": relearn,
         "config": dataclasses.asdict(cfg),
-        "environment": environment(cfg.seed),
+        "environment": environment(cfg.seed, cfg.trainer, original),
     }
     write_report(tmp, summary, title=cfg.table)
     log_metrics(tmp, summary, cfg.logger, cfg.wandb_project, cfg.table, loggers)
@@ -381,7 +383,7 @@ def _save_unlearned(result, row, name: str, cfg: RunConfig, dm, tmp: Path, artif
         if artifact is None
         else {k: artifact.summary.get(k) for k in ("objective", "sparsity", "kinds")},
         "metrics": {k: v for k, v in row.items() if k != "metrics"},
-        "environment": environment(cfg.seed),
+        "environment": environment(cfg.seed, cfg.trainer, result.model),
     }
     (directory / "unlearning_record.json").write_text(json.dumps(record, indent=1, default=str))
 
@@ -403,7 +405,7 @@ def _saved_model(cfg: RunConfig, factory: Any, tmp: Path, name: str) -> Any:
             f"resuming with relearn needs the finished methods' models: {tmp / 'models' / name} is missing "
             "(run with save_models: true)"
         )
-    return load_original(factory(), tmp / "models" / name).to(cfg.trainer.device())
+    return cfg.trainer.place(load_original(factory(), tmp / "models" / name))
 
 
 def _random_mask(layout, params: dict[str, Any], mask: MaskConfig, seed: int) -> dict[str, Any]:

@@ -19,6 +19,18 @@ Which phases run data-parallel (``devices > 1`` or several nodes, e.g. ``--train
 - the SO step search, SSD, evaluation and the relearning attack run in the main process on the
   runtime's root device; the run directory and ``metrics.json`` are written once, by it.
 
+Precision (``--trainer.precision``) means one thing in every phase, in one process or several:
+
+- a ``*-true`` precision (``bf16-true``, ``16-true``, ``64-true``) is the dtype of the weights. θ*
+  and RT are cast to it once, when the pipeline loads them (:meth:`Runtime.place`), so every phase
+  computes with the same θ*: Lightning would otherwise convert θ* in place at its first pass (phase
+  1, or the SO statistics of a distributed run), leaving the rows measured before it (θ*'s own
+  metrics) and after it on different weights;
+- a ``*-mixed`` precision keeps float32 weights and computes the Lightning phases under autocast;
+  the SO statistics run under the same autocast in one process as in a distributed pass
+  (:meth:`Runtime.autocast`). Evaluation, the selection, SSD and the successive requests' statistics
+  (one process only; the memory-aided variant subtracts Fishers) compute in the weights' dtype.
+
 Spawn-type strategies (``ddp_spawn``) keep the pipeline in one main process; with several processes
 any other strategy is refused before any work, with the reason: FSDP (the one-process phases need the
 whole model on one device, and Lightning's FSDP needs a GPU, so no test here could cover it), plain
@@ -37,6 +49,8 @@ from typing import Any
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
 PRECISIONS = ("32-true", "32", "64-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true")
+TRUE_DTYPES = {"64-true": "float64", "bf16-true": "bfloat16", "16-true": "float16"}  # the weights' dtype
+MIXED = ("16-mixed", "bf16-mixed")  # float32 weights, autocast
 
 
 def device_for(accelerator: str) -> Any:
@@ -66,8 +80,9 @@ class Runtime:
             FSDP is refused, see the module docstring); with ``devices: 1`` it has nothing to
             distribute.
         precision: Lightning precision of every Trainer phase (``bf16-mixed`` on recent GPUs); None:
-            the training recipe's precision for θ*/RT and ``32-true`` elsewhere. Phase 1 accumulates
-            its statistics in float64 whatever the forward precision.
+            the training recipe's precision for θ*/RT and ``32-true`` elsewhere. A ``*-true``
+            precision is also the dtype θ* and RT are cast to when loaded (see the module
+            docstring). Phase 1 accumulates its statistics in float64 whatever the forward precision.
         progress_bar: show progress bars in every phase.
     """
 
@@ -133,6 +148,33 @@ class Runtime:
     def device(self) -> Any:
         """The root ``torch.device`` of the one-process phases (the first GPU when the accelerator is one)."""
         return device_for(self.accelerator)
+
+    @property
+    def dtype(self) -> Any:
+        """The weights' dtype of a ``*-true`` precision (``torch.bfloat16`` for ``bf16-true``); None
+        for the others, which keep the model's own."""
+        name = TRUE_DTYPES.get(self.precision or "")
+        if name is None:
+            return None
+        import torch
+
+        return getattr(torch, name)
+
+    def place(self, model: Any) -> Any:
+        """``model`` on :meth:`device`, cast to :attr:`dtype` when the precision sets one (in place, as
+        ``Module.to``; returns it)."""
+        return model.to(device=self.device(), dtype=self.dtype)
+
+    def autocast(self) -> Any:
+        """The autocast context a ``*-mixed`` precision computes a Lightning pass under (Lightning's
+        own), for the same computation outside a Trainer; a null context for every other precision."""
+        if self.precision not in MIXED:
+            import contextlib
+
+            return contextlib.nullcontext()
+        from lightning.pytorch.plugins.precision import MixedPrecision
+
+        return MixedPrecision(self.precision, device=self.device().type).forward_context()
 
     def trainer_kwargs(
         self,

@@ -54,7 +54,7 @@ def train(cfg: RunConfig, args: Any) -> int:
         save_backbone(model, rundir.path / "model")
         metrics = evaluate_model(model, dm, retain_subsample=cfg.eval_retain_subsample, seed=cfg.seed)
         record = {"which": which, "metrics": metrics, "train_info": model.train_info,
-                  "forget_ids_sha256": forget_digest(dm), "environment": environment(cfg.seed)}  # fmt: skip
+                  "forget_ids_sha256": forget_digest(dm), "environment": environment(cfg.seed, cfg.trainer, model)}  # fmt: skip
         atomic_write(rundir.path / "metrics.json", json.dumps(record, indent=2, default=str))
         loggers.final({f"{which}/{k}": v for k, v in metrics.items()}, dataclasses.asdict(cfg))
     _sync_hint(args.out)
@@ -92,7 +92,6 @@ def unlearn(cfg: RunConfig, args: Any) -> int:
 def evaluate(cfg: RunConfig, args: Any) -> int:
     """Every model of ``--models`` (and θ* when ``original`` is set) on the splits, against ``--rt``."""
     dm, factory, _ = prepare(cfg)
-    device = cfg.trainer.device()
     digest = forget_digest(dm)
     paths = [Path(p) for p in args.models]
     names = [_label(p) for p in paths]
@@ -109,7 +108,7 @@ def evaluate(cfg: RunConfig, args: Any) -> int:
     ev = dict(retain_subsample=cfg.eval_retain_subsample, seed=cfg.seed)
 
     def load(path: str) -> Any:
-        model = load_original(factory(), path).eval().to(device)
+        model = cfg.trainer.place(load_original(factory(), path).eval())
         dm.bind(model)
         return model
 
@@ -132,7 +131,7 @@ def evaluate(cfg: RunConfig, args: Any) -> int:
             updated = changed_entries(original, model) if original is not None else recorded
             rows[name] = {**table_row(metrics, rt_metrics, 0.0, updated, total), "path": path}
         summary = {"methods": rows, "failed": {}, "config": dataclasses.asdict(cfg),
-                   "environment": environment(cfg.seed)}  # fmt: skip
+                   "environment": environment(cfg.seed, cfg.trainer)}  # fmt: skip
         write_report(rundir.path, summary, title=f"{cfg.table}: evaluation")
         log_metrics(rundir.path, summary, cfg.logger, cfg.wandb_project, cfg.table, loggers)
     _sync_hint(args.out)

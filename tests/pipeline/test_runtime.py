@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 
 import pytest
 import yaml
@@ -25,6 +26,12 @@ SMALL = {
     },
     "threads": 1,
 }
+
+
+def _small(tmp_path):
+    config = tmp_path / "small.yaml"
+    config.write_text(yaml.safe_dump({**SMALL, "cache_dir": str(tmp_path / "cache")}))
+    return config
 
 
 @pytest.mark.integration
@@ -111,3 +118,30 @@ def test_runtime_validation_names_the_choices(tmp_path, capsys):
         == 2
     )
     assert "valid choices" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(600)
+def test_a_true_precision_casts_the_original_once_for_every_phase(tmp_path):
+    """``bf16-true`` with the user's own float32 θ*: θ* is cast when loaded, so SO sees the same weights
+    whether or not phase 1 (a Lightning pass, which converts its module to the precision's dtype in place)
+    ran before it. Cast by phase 1 instead, SO would run on float32 weights alone and on bf16 after it."""
+    from unlearn_lit.models.save import save_backbone
+    from unlearn_lit.run import prepare
+
+    cfg = load_config(_small(tmp_path), "--trainer.accelerator", "cpu", "--trainer.precision", "bf16-true",
+                      "--trainer.progress_bar", "false", "--headroom", "false")  # fmt: skip
+    _, factory, _ = prepare(cfg)
+    save_backbone(factory().eval(), tmp_path / "theta")  # a float32 θ*, as trained elsewhere
+    cfg = dataclasses.replace(cfg, original=str(tmp_path / "theta"))
+    alone = run(dataclasses.replace(cfg, methods=["so"]), tmp_path / "alone")
+    after = run(dataclasses.replace(cfg, methods=["mape_so", "so"]), tmp_path / "after")
+    assert not alone["failed"] and not after["failed"]
+    assert alone["environment"]["dtype"] == after["environment"]["dtype"] == "bfloat16"
+    assert alone["environment"]["precision"] == "bf16-true"
+    assert alone["hparams"]["so"]["selected"] == after["hparams"]["so"]["selected"]
+    for key in ("forget_acc", "retain_acc", "test_acc", "mia"):
+        assert after["methods"]["so"][key] == pytest.approx(alone["methods"]["so"][key], abs=1e-12), key
+        assert after["methods"]["original"][key] == pytest.approx(
+            alone["methods"]["original"][key], abs=1e-12
+        )

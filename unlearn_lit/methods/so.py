@@ -51,26 +51,10 @@ def run(inputs: UnlearnInputs, cfg: SOConfig) -> MethodResult:
     dm, model = inputs.datamodule, inputs.original
     sel = ParamSelection(model, inputs.trainable(model))
     n_retain = len(dm.retain)
+    fisher, grad_sum, (fisher_s, grad_s) = statistics(inputs, cfg, sel)
     t0 = time.perf_counter()
-    if inputs.runtime.distributed:  # sharded over processes, all-reduced: one process's statistics
-        positions = torch.as_tensor(subsample(n_retain, cfg.fisher_examples, inputs.seed, "retain_subsample"))
-        stats = SOStatistics(model, sel.masks, dm.retain, positions, dm.forget, cfg.fisher, cfg.chunk_size,
-                             cfg.batch_size)  # fmt: skip
-        fisher, grad_sum = so_statistics(stats, runtime=inputs.runtime, callbacks=list(inputs.callbacks))
-        t1 = t2 = time.perf_counter()  # one pass: the time is the Fisher's
-    else:
-        fisher = retain_fisher(
-            model,
-            dm.retain_dataloader(subsample=cfg.fisher_examples, seed=inputs.seed, batch_size=cfg.batch_size),
-            sel,
-            mode=cfg.fisher,
-            chunk_size=cfg.chunk_size,
-        )
-        t1 = time.perf_counter()
-        grad_sum, _ = forget_gradient_sum(model, dm.forget_dataloader(batch_size=cfg.batch_size), sel)
-        t2 = time.perf_counter()
     sets = inputs.sets(cfg.selection_retain, cfg.selection_val)
-    t3 = time.perf_counter()
+    t1 = time.perf_counter()
     result = apply_so(
         model,
         sel,
@@ -83,15 +67,41 @@ def run(inputs: UnlearnInputs, cfg: SOConfig) -> MethodResult:
         inputs.headroom,
         progress=inputs.runtime.progress_bar,
     )
-    result.info["time_selection_s"] += t3 - t2  # building the selection sets counts as selection
+    result.info["time_selection_s"] += t1 - t0  # building the selection sets counts as selection
     result.info.update(
-        time_fisher_s=t1 - t0,
-        time_forget_grad_s=t2 - t1,
+        time_fisher_s=fisher_s,
+        time_forget_grad_s=grad_s,
         fisher_examples=fisher.count,
         config=asdict(cfg),
     )
     _log_cost(result.info, inputs.phase1_time_s)
     return result
+
+
+def statistics(
+    inputs: UnlearnInputs, cfg: SOConfig, sel: ParamSelection
+) -> tuple[Fisher, dict[str, Tensor], tuple[float, float]]:
+    """The retain Fisher over ``cfg.fisher_examples`` and the forget gradient sum over ``sel``, with
+    their times in seconds. A distributed runtime shards them over its processes and all-reduces (one
+    pass, timed as the Fisher's); one process computes them here, under the autocast a ``*-mixed``
+    precision would put the distributed pass under, so both give the same statistics."""
+    dm, model = inputs.datamodule, inputs.original
+    t0 = time.perf_counter()
+    if inputs.runtime.distributed:
+        n_retain = len(dm.retain)
+        positions = torch.as_tensor(subsample(n_retain, cfg.fisher_examples, inputs.seed, "retain_subsample"))
+        stats = SOStatistics(model, sel.masks, dm.retain, positions, dm.forget, cfg.fisher, cfg.chunk_size,
+                             cfg.batch_size)  # fmt: skip
+        fisher, grad_sum = so_statistics(stats, runtime=inputs.runtime, callbacks=list(inputs.callbacks))
+        return fisher, grad_sum, (time.perf_counter() - t0, 0.0)
+    with inputs.runtime.autocast():
+        retain = dm.retain_dataloader(
+            subsample=cfg.fisher_examples, seed=inputs.seed, batch_size=cfg.batch_size
+        )
+        fisher = retain_fisher(model, retain, sel, mode=cfg.fisher, chunk_size=cfg.chunk_size)
+        t1 = time.perf_counter()
+        grad_sum, _ = forget_gradient_sum(model, dm.forget_dataloader(batch_size=cfg.batch_size), sel)
+    return fisher, grad_sum, (t1 - t0, time.perf_counter() - t1)
 
 
 def _log_cost(info: dict, phase1_s: float | None) -> None:

@@ -63,7 +63,9 @@ class Backbone(nn.Module):
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
         if "pixel_values" in batch:
-            out = self.net(batch["pixel_values"])
+            x = batch["pixel_values"]
+            dtype = next(self.net.parameters()).dtype  # a model cast to a *-true precision's dtype
+            out = self.net(x if x.dtype == dtype or not dtype.is_floating_point else x.to(dtype))
         else:
             out = self.net(**{k: batch[k] for k in INPUT_KEYS if k in batch})
         logits = out if isinstance(out, Tensor) else out.logits
