@@ -43,6 +43,7 @@ from unlearn_lit.phases.mask_learning import MaskConfig, learn_mask
 from unlearn_lit.phases.train import load_original, train_or_load
 from unlearn_lit.report import environment, log_metrics, write_report
 from unlearn_lit.rundir import RunDirectory, open_run
+from unlearn_lit.runtime import true_dtype
 from unlearn_lit.selection import Headroom, SelectionRule, verdict
 from unlearn_lit.units import unit_layout
 
@@ -109,26 +110,37 @@ def prepare(cfg: RunConfig) -> tuple[Any, Any, MaskArtifact | None]:
     return dm, factory, saved
 
 
+def weights_dtype(cfg: RunConfig) -> Any:
+    """The dtype of θ*, RT and every model the run loads: a ``*-true`` precision's (the runtime's, else the
+    training recipe's, which θ* and RT are trained in); None keeps the backbone's own."""
+    return cfg.trainer.dtype or true_dtype(cfg.train_recipe().precision)
+
+
+def built(cfg: RunConfig, factory: Any) -> Any:
+    """A fresh backbone in the run's weights dtype, to load a saved model into (a float64 file is never
+    read through float32 weights)."""
+    return factory().to(dtype=weights_dtype(cfg))
+
+
 def model_of(
     cfg: RunConfig, which: str, dm: Any, factory: Any, loggers: RunLoggers, callbacks: Sequence[Any] = ()
 ):
     """θ* (``which="original"``: loaded from ``cfg.original``, the backbone as built when it is
     ``pretrained`` -- WMDP's θ* is the pretrained chat model, METHOD.md §9 -- else trained or cached)
-    or RT (``"retrain"``: trained on D_r or cached), in eval mode on the runtime's device and in the
-    dtype of a ``*-true`` precision (cast once, here: every later phase sees the same weights); binds
-    ``dm``."""
+    or RT (``"retrain"``: trained on D_r or cached), in eval mode on the runtime's device and in
+    :func:`weights_dtype` (placed once, here: every later phase sees the same weights); binds ``dm``."""
     if which == "original" and cfg.original == PRETRAINED:
-        model = factory()
+        model = built(cfg, factory)
         model.train_info = {"pretrained": True, "seconds": 0.0}
         dm.bind(model)
     elif which == "original" and cfg.original is not None:  # the user's own θ*: loaded, never trained
-        model = load_original(factory(), cfg.original)
+        model = load_original(built(cfg, factory), cfg.original)
         dm.bind(model)
-    else:
+    else:  # trained in, or loaded into, the recipe's *-true dtype (the runtime's when it sets one)
         model = train_or_load(factory, dm, cfg.train_recipe(), which, cache_dir=cfg.cache_dir, runtime=cfg.trainer,
                               logger=loggers.phase("rt" if which == "retrain" else which), callbacks=callbacks,
                               force=cfg.retrain, retrain_corrupt=cfg.retrain_corrupt)  # fmt: skip
-    return cfg.trainer.place(model.eval())
+    return cfg.trainer.place(model.eval(), weights_dtype(cfg))
 
 
 def _run(
@@ -405,7 +417,7 @@ def _saved_model(cfg: RunConfig, factory: Any, tmp: Path, name: str) -> Any:
             f"resuming with relearn needs the finished methods' models: {tmp / 'models' / name} is missing "
             "(run with save_models: true)"
         )
-    return cfg.trainer.place(load_original(factory(), tmp / "models" / name))
+    return cfg.trainer.place(load_original(built(cfg, factory), tmp / "models" / name), weights_dtype(cfg))
 
 
 def _random_mask(layout, params: dict[str, Any], mask: MaskConfig, seed: int) -> dict[str, Any]:

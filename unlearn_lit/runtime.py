@@ -22,14 +22,19 @@ Which phases run data-parallel (``devices > 1`` or several nodes, e.g. ``--train
 Precision (``--trainer.precision``) means one thing in every phase, in one process or several:
 
 - a ``*-true`` precision (``bf16-true``, ``16-true``, ``64-true``) is the dtype of the weights. θ*
-  and RT are cast to it once, when the pipeline loads them (:meth:`Runtime.place`), so every phase
-  computes with the same θ*: Lightning would otherwise convert θ* in place at its first pass (phase
-  1, or the SO statistics of a distributed run), leaving the rows measured before it (θ*'s own
-  metrics) and after it on different weights;
+  and RT are built in it before they are trained or loaded (a float64 file is never read through
+  float32), and the pipeline places them once (:meth:`Runtime.place`), so every phase computes with
+  the same θ*. Otherwise a one-process Lightning pass (phase 1) would convert θ* in place halfway
+  through a run, and under ``ddp_spawn`` the workers would compute on converted copies while the
+  main process kept float32. A ``*-true`` precision of the training recipe alone (no
+  ``trainer.precision``) sets θ*'s and RT's dtype the same way, whether trained or cached. Entry
+  points handed a model of another dtype refuse it (:func:`check_weights`);
 - a ``*-mixed`` precision keeps float32 weights and computes the Lightning phases under autocast;
-  the SO statistics run under the same autocast in one process as in a distributed pass
-  (:meth:`Runtime.autocast`). Evaluation, the selection, SSD and the successive requests' statistics
-  (one process only; the memory-aided variant subtracts Fishers) compute in the weights' dtype.
+  the SO-type methods' statistics run under the same autocast in one process as in a distributed
+  pass (:meth:`Runtime.autocast`), equal up to the rounding of sums over differently formed batches
+  (the distributed pass forms text batches by length, and every process sums its own shard).
+  Evaluation, the selection, SSD, SalUn's saliency and the successive requests' statistics (one
+  process only; the memory-aided variant subtracts Fishers) compute in the weights' dtype.
 
 Spawn-type strategies (``ddp_spawn``) keep the pipeline in one main process; with several processes
 any other strategy is refused before any work, with the reason: FSDP (the one-process phases need the
@@ -51,6 +56,28 @@ ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
 PRECISIONS = ("32-true", "32", "64-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true")
 TRUE_DTYPES = {"64-true": "float64", "bf16-true": "bfloat16", "16-true": "float16"}  # the weights' dtype
 MIXED = ("16-mixed", "bf16-mixed")  # float32 weights, autocast
+
+
+def true_dtype(precision: str | None) -> Any:
+    """The weights' dtype of a ``*-true`` precision (``torch.float64`` for ``64-true``); None else."""
+    name = TRUE_DTYPES.get(precision or "")
+    if name is None:
+        return None
+    import torch
+
+    return getattr(torch, name)
+
+
+def check_weights(model: Any, precision: str | None) -> None:
+    """Refuses to hand ``model`` to a Trainer that would convert it in place: a ``*-true`` precision
+    casts its module to that dtype, which would change a caller's θ* for everything after."""
+    dtype = true_dtype(precision)
+    have = next(model.parameters()).dtype
+    if dtype is not None and have != dtype:
+        raise ValueError(
+            f"precision {precision!r} computes with {dtype} weights but the model's are {have}: the Trainer "
+            f"would convert the model in place; cast it first (Runtime(precision={precision!r}).place(model))"
+        )
 
 
 def device_for(accelerator: str) -> Any:
@@ -153,17 +180,12 @@ class Runtime:
     def dtype(self) -> Any:
         """The weights' dtype of a ``*-true`` precision (``torch.bfloat16`` for ``bf16-true``); None
         for the others, which keep the model's own."""
-        name = TRUE_DTYPES.get(self.precision or "")
-        if name is None:
-            return None
-        import torch
+        return true_dtype(self.precision)
 
-        return getattr(torch, name)
-
-    def place(self, model: Any) -> Any:
-        """``model`` on :meth:`device`, cast to :attr:`dtype` when the precision sets one (in place, as
-        ``Module.to``; returns it)."""
-        return model.to(device=self.device(), dtype=self.dtype)
+    def place(self, model: Any, dtype: Any = None) -> Any:
+        """``model`` on :meth:`device`, cast to ``dtype`` (default :attr:`dtype`) when one is set (in
+        place, as ``Module.to``; returns it)."""
+        return model.to(device=self.device(), dtype=dtype or self.dtype)
 
     def autocast(self) -> Any:
         """The autocast context a ``*-mixed`` precision computes a Lightning pass under (Lightning's

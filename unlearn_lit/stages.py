@@ -28,7 +28,16 @@ from unlearn_lit.models.save import save_backbone
 from unlearn_lit.phases.mask_learning import learn_mask
 from unlearn_lit.phases.train import load_original
 from unlearn_lit.report import atomic_write, environment, log_metrics, write_report
-from unlearn_lit.run import changed_entries, forget_digest, model_of, prepare, run, table_row
+from unlearn_lit.run import (
+    built,
+    changed_entries,
+    forget_digest,
+    model_of,
+    prepare,
+    run,
+    table_row,
+    weights_dtype,
+)
 from unlearn_lit.rundir import open_run
 
 log = logging.getLogger(__name__)
@@ -108,7 +117,7 @@ def evaluate(cfg: RunConfig, args: Any) -> int:
     ev = dict(retain_subsample=cfg.eval_retain_subsample, seed=cfg.seed)
 
     def load(path: str) -> Any:
-        model = cfg.trainer.place(load_original(factory(), path).eval())
+        model = cfg.trainer.place(load_original(built(cfg, factory), path).eval(), weights_dtype(cfg))
         dm.bind(model)
         return model
 

@@ -29,7 +29,7 @@ from unlearn_lit.data.buckets import positions_by_length
 from unlearn_lit.methods.fisher import FISHER_MODES, Fisher, ParamSelection, auto_chunk, gradients, zeros
 from unlearn_lit.models.base import Backbone
 from unlearn_lit.phases.mask_learning import ShardSampler
-from unlearn_lit.runtime import Runtime
+from unlearn_lit.runtime import Runtime, check_weights
 
 RESULT_FILE = "so_statistics.safetensors"
 
@@ -141,6 +141,7 @@ def so_statistics(
         module.out_dir = tmp
         kwargs = {**runtime.trainer_kwargs(), "enable_checkpointing": False, "enable_model_summary": False}
         kwargs.update(trainer_kwargs, inference_mode=False, use_distributed_sampler=False)
+        check_weights(model, kwargs.get("precision"))  # a *-true precision would convert θ* in place
         L.Trainer(**kwargs).validate(module, verbose=False)
         fisher, grad_sum = module.fisher, module.grad_sum
         if fisher is None:  # spawned: rank 0 wrote the result

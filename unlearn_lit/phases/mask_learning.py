@@ -29,7 +29,7 @@ from unlearn_lit.masks.artifact import MaskArtifact
 from unlearn_lit.masks.objectives import OBJECTIVES, maskable_kinds
 from unlearn_lit.masks.stats import MaskStatistics, per_example_mask_grads
 from unlearn_lit.models.base import Backbone
-from unlearn_lit.runtime import Runtime
+from unlearn_lit.runtime import Runtime, check_weights
 from unlearn_lit.units import unit_layout
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,7 @@ def learn_mask(
     search = GreedyMaskSearch(out_dir)
     kwargs = {**Runtime().trainer_kwargs(), "enable_checkpointing": False, "enable_model_summary": False}
     kwargs.update(trainer_kwargs)
+    check_weights(backbone, kwargs.get("precision"))  # a *-true precision would convert θ* in place
     # Mask gradients need autograd inside the validation loop; ShardSampler does the sharding.
     callbacks = [search, *kwargs.get("callbacks", [])]
     kwargs.update(inference_mode=False, use_distributed_sampler=False, callbacks=callbacks)

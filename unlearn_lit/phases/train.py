@@ -30,7 +30,7 @@ from unlearn_lit.data import UnlearnDataModule
 from unlearn_lit.data.base import digest
 from unlearn_lit.eval.cost import CostTracker
 from unlearn_lit.models.base import Backbone, predictions
-from unlearn_lit.runtime import Runtime
+from unlearn_lit.runtime import Runtime, true_dtype
 
 log = logging.getLogger(__name__)
 WHICH = ("original", "retrain")
@@ -165,9 +165,11 @@ def train_or_load(
     runtime = runtime or Runtime()
     if runtime.precision is not None:
         recipe = replace(recipe, precision=runtime.precision)
+    dtype = true_dtype(recipe.precision)  # a *-true precision: trained and loaded in its dtype
     backbone = backbone_factory()
     datamodule.bind(backbone)
-    key = cache_key(backbone, datamodule, recipe, which)
+    key = cache_key(backbone, datamodule, recipe, which)  # of the initial weights as built
+    backbone.to(dtype=dtype)
     cache_dir = Path(cache_dir).expanduser()
     path = cache_dir / f"{which}-{digest(key)[:24]}.safetensors"
     if path.is_file() and force:
@@ -185,7 +187,7 @@ def train_or_load(
         log.warning(
             "cached %s model %s is unusable (%s): moved to %s, retraining", which, path, problem, aside
         )
-        backbone = backbone_factory()  # a partial load may have touched the weights
+        backbone = backbone_factory().to(dtype=dtype)  # a partial load may have touched the weights
         datamodule.bind(backbone)
 
     L.seed_everything(recipe.seed, verbose=False)
