@@ -311,6 +311,8 @@ def run_fields(setup: str, seed: int, args: argparse.Namespace) -> dict[str, Any
     fields = common.merge(common.merge(fields, overrides), common.seed_overrides(seed))
     if args.methods:
         fields["methods"] = list(args.methods)
+    for override in args.overrides:
+        fields = common.merge(fields, override)
     cache = args.cache_dir or args.out / "cache"
     bench = {
         "cache_dir": str(cache),
@@ -404,6 +406,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="θ*/RT cache (default: OUT/cache, so that RT's recorded training time was measured "
                         "under the benchmark's own conditions: this machine, --threads)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default: 1)")
+    parser.add_argument("--set", dest="overrides", type=common.override, action="append", default=[],
+                        metavar="KEY=YAML", help="a run-config field over every setup's config, e.g. "
+                        "--set method_options.so.fisher_examples=256 (repeatable)")  # fmt: skip
     parser.add_argument("--reuse", action="store_true",
                         help="read finished OUT/runs/<setup>-seed<s> directories instead of refusing them")  # fmt: skip
     parser.add_argument("--progress", action="store_true", help="show progress bars")

@@ -276,22 +276,6 @@ def main_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
-def _override(text: str) -> dict[str, Any]:
-    """``a.b=VALUE`` (VALUE parsed as YAML) as the nested dict ``{"a": {"b": VALUE}}``."""
-    import yaml
-
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    out: dict[str, Any] = {}
-    node = out
-    *parents, leaf = key.split(".")
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[leaf] = yaml.safe_load(value)
-    return out
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--setups", nargs="+", default=list(SETUPS), choices=list(SETUPS))
@@ -309,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--screen", type=int, default=0,
                    help="fine-tuning methods' selection_screen (default 0: every checkpoint in full, for the "
                    "offline guard columns; 64 is the methods' own default)")  # fmt: skip
-    p.add_argument("--set", dest="overrides", type=_override, action="append", default=[], metavar="KEY=YAML",
+    p.add_argument("--set", dest="overrides", type=common.override, action="append", default=[], metavar="KEY=YAML",
                    help="a RunConfig field for every run, dotted keys allowed (e.g. repair.lr=1e-3); repeatable")  # fmt: skip
     args = p.parse_args(argv)
     if args.compare:

@@ -180,6 +180,22 @@ def seed_overrides(seed: int) -> dict[str, Any]:
     return {"seed": seed, "data": {"seed": seed}, "mask": {"seed": seed}}
 
 
+def override(text: str) -> dict[str, Any]:
+    """``a.b=VALUE`` (VALUE parsed as YAML) as the nested dict ``{"a": {"b": VALUE}}``."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    out: dict[str, Any] = {}
+    node = out
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = yaml.safe_load(value)
+    return out
+
+
 def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """Recursive dict merge; ``override`` wins, nested dicts are merged key by key."""
     out = copy.deepcopy(dict(base))

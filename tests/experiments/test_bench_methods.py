@@ -119,3 +119,18 @@ def test_unit_cost_times_a_plain_pass_over_the_setup_examples():
               "threads": 1, "methods": ["ga"]}  # fmt: skip
     u = bm.unit_cost(fields, n=64, repeats=1)
     assert 0 < u < 60
+
+
+def test_set_overrides_reach_every_setups_run_config_and_bad_ones_are_refused(tmp_path, capsys):
+    from unlearn_lit.config import RunConfig, from_dict
+
+    args = bm.parse_args(["--setups", "minilm_tweets", "--out", str(tmp_path), "--methods", "rt", "so",
+                          "--set", "method_options.so.fisher_examples=256", "--set", "method_options.so.batch_size=8"])  # fmt: skip
+    fields = bm.run_fields("minilm_tweets", 0, args)
+    assert fields["method_options"]["so"] == {"fisher": "per_batch", "fisher_examples": 256, "batch_size": 8}
+    assert fields["methods"] == ["rt", "so"]  # the rest of the setup's config is kept
+    so = from_dict(RunConfig, fields).method_options.resolve("mape_so")
+    assert (so.fisher_examples, so.batch_size, so.fisher) == (256, 8, "per_batch")
+    with pytest.raises(SystemExit):
+        bm.parse_args(["--out", str(tmp_path), "--set", "no_equals_sign"])
+    assert "expected KEY=VALUE" in capsys.readouterr().err
