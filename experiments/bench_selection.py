@@ -236,29 +236,37 @@ def compare_table(
 ) -> str:
     """Two runs of the same setups and seeds (e.g. a change and its parent commit), method by method:
     mean ± std of each run, the paired difference (after − before) with its bootstrap 95% CI, the seeds
-    on which ``after`` is lower, and how many seeds gave the same Avg.Gap (the same choice)."""
+    on which ``after`` is lower, and how many seeds gave the same Avg.Gap (the same choice); then every
+    pair of every setup and method pooled (``all``). Only the seeds both runs have are paired."""
     key = ("setup", "method", "seed")
     a = {tuple(r[k] for k in key): r for r in before if r["method"] != "rt"}
     b = {tuple(r[k] for k in key): r for r in after if r["method"] != "rt"}
     head = "| setup | method | column | before | after | paired Δ (after − before), 95% CI | seeds lower | same |"
     lines = [head, "|---|---|---|---|---|---|---|---|"]
-    for setup, method in dict.fromkeys((s, m) for s, m, _ in a if any(k[:2] == (s, m) for k in b)):
+    pooled: dict[str, list[np.ndarray]] = {col: [] for col in columns}
+
+    def line(setup: str, method: str, col: str, x: np.ndarray, y: np.ndarray) -> str:
+        d = y - x
+        lo, hi = bootstrap_ci(d)
+        before_, after_ = (common.fmt(v.mean(), v.std(ddof=1) if v.size > 1 else 0.0) for v in (x, y))
+        return (f"| {setup} | {method} | {col} | {before_} | {after_} | {d.mean():+.2f} [{lo:+.2f}, {hi:+.2f}] "
+                f"| {int((d < 0).sum())}/{d.size} | {int(np.isclose(d, 0, atol=1e-9).sum())}/{d.size} |")  # fmt: skip
+
+    groups = list(dict.fromkeys((s, m) for s, m, _ in a if any(k[:2] == (s, m) for k in b)))
+    for setup, method in groups:
         seeds = sorted(k[2] for k in a if k[:2] == (setup, method) and k in b)
         for col in columns:
             x = np.array([a[(setup, method, s)].get(col, math.nan) for s in seeds], dtype=float)
             y = np.array([b[(setup, method, s)].get(col, math.nan) for s in seeds], dtype=float)
             ok = np.isfinite(x) & np.isfinite(y)
-            d = y[ok] - x[ok]
-            if not d.size:
-                continue
-            lo, hi = bootstrap_ci(d)
-            before_, after_ = (
-                common.fmt(v.mean(), v.std(ddof=1) if v.size > 1 else 0.0) for v in (x[ok], y[ok])
-            )
-            lines.append(
-                f"| {setup} | {method} | {col} | {before_} | {after_} | {d.mean():+.2f} [{lo:+.2f}, {hi:+.2f}] "
-                f"| {int((d < 0).sum())}/{d.size} | {int(np.isclose(d, 0, atol=1e-9).sum())}/{d.size} |"
-            )  # fmt: skip
+            if ok.any():
+                lines.append(line(setup, method, col, x[ok], y[ok]))
+                pooled[col].append(np.stack([x[ok], y[ok]]))
+    if len(groups) > 1:
+        for col, pairs in pooled.items():
+            if pairs:
+                x, y = np.concatenate(pairs, axis=1)
+                lines.append(line("all", "all", col, x, y))
     return "\n".join(lines) + "\n"
 
 

@@ -39,3 +39,13 @@ def test_compare_pairs_seeds_and_counts_lower_and_same(tmp_path, capsys):
     ga = next(line for line in lines if "| ga |" in line)
     assert "| -0.50 [" in ga and "| 1/2 | 1/2 |" in ga
     assert not any("| rt |" in line for line in lines)
+    # every pair of every method pooled: so's three and ga's two differences
+    pooled = next(line for line in lines if "| all | all |" in line)
+    d = np.array([-0.5, 0.0, 1.0, 0.0, -1.0])
+    lo, hi = bench_selection.bootstrap_ci(d)
+    assert f"| {d.mean():+.2f} [{lo:+.2f}, {hi:+.2f}] | 2/5 | 2/5 |" in pooled
+
+
+def test_compare_of_one_method_has_no_pooled_row():
+    table = bench_selection.compare_table(rows({"so": [1.0, 2.0]}), rows({"so": [1.5, 2.5]}))
+    assert "| so |" in table and "| all |" not in table
