@@ -105,6 +105,7 @@ def test_resolve_refuses_a_used_output_directory_but_reuses_an_empty_one(tmp_pat
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # ~15 s: CI runs it in its slow step
 @pytest.mark.timeout(300)
 def test_tiny_sparsity_sweep_writes_table_csv_and_plot(tmp_path, monkeypatch):
     import sparsity_sweep

@@ -130,6 +130,7 @@ def _one_and_two_processes(backbone, forget, retain, tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # ddp_spawn (~12 s; SO under DDP stays in the default run): CI's slow step
 @pytest.mark.timeout(240)
 def test_ddp_spawn_two_processes_match_one_float64(setup, tmp_path):
     """float64 model: the per-example gradients agree to float64 rounding whatever the batch shapes
@@ -145,7 +146,7 @@ def test_ddp_spawn_two_processes_match_one_float64(setup, tmp_path):
 
 
 @pytest.mark.integration
-@pytest.mark.slow  # ddp_spawn (~11 s; the float64 one stays in the default run): CI's slow step
+@pytest.mark.slow  # ddp_spawn (~11 s): CI's slow step
 @pytest.mark.timeout(240)
 def test_ddp_spawn_two_processes_float32_within_rounding(setup, tmp_path):
     """float32 model: other batch shapes give other kernel reduction orders, so per-example gradients
