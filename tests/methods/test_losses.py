@@ -137,3 +137,24 @@ def test_unlikelihood_and_repair_formula(setup):
     assert repair_loss(model, forget, retain).item() == pytest.approx(want, rel=1e-5)
     with pytest.raises(ValueError, match="forget batch"):
         repair_loss(model, None, retain)
+
+
+def test_npo_gradient_at_the_reference_is_ga_gradient(setup):
+    """At θ = θ_ref every example's NPO weight 2σ(β log π/π_ref) is 1, so NPO's gradient is GA's exactly
+    (float64): under a scale-free optimizer (Adam) the two take the same first step, which is why their
+    rows coincide on short runs."""
+    import copy
+
+    model, _, forget, _ = setup
+    model = copy.deepcopy(model).double()
+    ref = copy.deepcopy(model)
+    grads = {}
+    for name, loss in (
+        ("ga", lambda: ga_loss(model, forget)),
+        ("npo", lambda: npo_loss(model, forget, None, ref, beta=0.1)),
+    ):
+        model.zero_grad(set_to_none=True)
+        loss().backward()
+        grads[name] = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+    assert grads["ga"].abs().max() > 0
+    torch.testing.assert_close(grads["npo"], grads["ga"], rtol=1e-10, atol=1e-14)
