@@ -117,9 +117,9 @@ def weights_dtype(cfg: RunConfig) -> Any:
 
 
 def built(cfg: RunConfig, factory: Any) -> Any:
-    """A fresh backbone in the run's weights dtype, to load a saved model into (a float64 file is never
-    read through float32 weights)."""
-    return factory().to(dtype=weights_dtype(cfg))
+    """A fresh backbone on the runtime's device and in the run's weights dtype, to load a saved model into
+    (a float64 file is never read through float32 weights)."""
+    return cfg.trainer.place(factory(), weights_dtype(cfg))
 
 
 def model_of(
@@ -417,7 +417,7 @@ def _saved_model(cfg: RunConfig, factory: Any, tmp: Path, name: str) -> Any:
             f"resuming with relearn needs the finished methods' models: {tmp / 'models' / name} is missing "
             "(run with save_models: true)"
         )
-    return cfg.trainer.place(load_original(built(cfg, factory), tmp / "models" / name), weights_dtype(cfg))
+    return load_original(built(cfg, factory), tmp / "models" / name)
 
 
 def _random_mask(layout, params: dict[str, Any], mask: MaskConfig, seed: int) -> dict[str, Any]:

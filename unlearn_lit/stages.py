@@ -36,7 +36,6 @@ from unlearn_lit.run import (
     prepare,
     run,
     table_row,
-    weights_dtype,
 )
 from unlearn_lit.rundir import open_run
 
@@ -117,7 +116,7 @@ def evaluate(cfg: RunConfig, args: Any) -> int:
     ev = dict(retain_subsample=cfg.eval_retain_subsample, seed=cfg.seed)
 
     def load(path: str) -> Any:
-        model = cfg.trainer.place(load_original(built(cfg, factory), path).eval(), weights_dtype(cfg))
+        model = load_original(built(cfg, factory), path)  # in eval mode
         dm.bind(model)
         return model
 

@@ -38,8 +38,7 @@ def _small(tmp_path):
 @pytest.mark.integration
 @pytest.mark.timeout(600)
 def test_cli_runtime_reaches_every_trainer_phase(tmp_path):
-    config = tmp_path / "small.yaml"
-    config.write_text(yaml.safe_dump({**SMALL, "cache_dir": str(tmp_path / "cache")}))
+    config = _small(tmp_path)
     flags = ["--trainer.accelerator", "cpu", "--trainer.precision", "bf16-mixed"]
     cfg = load_config(config, *flags, "--trainer.progress_bar", "false")
     assert cfg.trainer == Runtime(accelerator="cpu", precision="bf16-mixed", progress_bar=False)
@@ -75,8 +74,7 @@ def test_cli_runtime_reaches_every_trainer_phase(tmp_path):
 @pytest.mark.integration
 @pytest.mark.timeout(600)
 def test_distributed_runtime_runs_every_phase_on_two_processes_and_writes_one_run(tmp_path):
-    config = tmp_path / "small.yaml"
-    config.write_text(yaml.safe_dump({**SMALL, "cache_dir": str(tmp_path / "cache")}))
+    config = _small(tmp_path)
     flags = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp_spawn"]
     cfg = load_config(config, *flags, "--trainer.progress_bar", "false")
     recorder = RuntimeRecorder(tmp_path / "phases.jsonl")  # spawned processes record here
