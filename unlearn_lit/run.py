@@ -44,7 +44,7 @@ from unlearn_lit.phases.train import load_original, train_or_load
 from unlearn_lit.report import environment, log_metrics, write_report
 from unlearn_lit.rundir import RunDirectory, open_run
 from unlearn_lit.runtime import true_dtype
-from unlearn_lit.selection import Headroom, SelectionRule, verdict
+from unlearn_lit.selection import Headroom, SelectionRule, selection_dtype, verdict
 from unlearn_lit.units import unit_layout
 
 log = logging.getLogger(__name__)
@@ -227,6 +227,7 @@ def _run(
     cost = CostTracker(device="cuda" if device.type == "cuda" else None)
     models: dict[str, Any] = {}  # unlearned models kept for the relearning attack
     shared_sets: dict[Any, Any] = {}  # θ*'s selection sets, built once for every method
+    sel_dtype = selection_dtype(cfg.selection_precision, runtime.precision)
     failed: dict[str, str] = {}
     hparams: dict[str, Any] = {}
     for name in cfg.methods:
@@ -250,7 +251,7 @@ def _run(
         inputs = UnlearnInputs(original, dm, layout, masks.get(source), seed=cfg.seed, headroom=headroom,
                                phase1_time_s=phase1_s if source == "mape" and saved is None else None,
                                runtime=runtime, callbacks=callbacks, logger=loggers.phase(name),
-                               shared_sets=shared_sets)  # fmt: skip
+                               shared_sets=shared_sets, selection_dtype=sel_dtype)  # fmt: skip
         try:
             mcfg = cfg.method_options.resolve(name)
             with cost.phase(name) as record:
@@ -320,7 +321,11 @@ def _run(
         "times_s": {**times, "phase1_and_search": phase1_s},
         "relearn": relearn,
         "config": dataclasses.asdict(cfg),
-        "environment": environment(cfg.seed, cfg.trainer, original),
+        "environment": {
+            **environment(cfg.seed, cfg.trainer, original),
+            # the selection's forward passes: an autocast dtype, or None for the weights' own
+            "selection_autocast": None if sel_dtype is None else str(sel_dtype).removeprefix("torch."),
+        },
     }
     write_report(tmp, summary, title=cfg.table)
     log_metrics(tmp, summary, cfg.logger, cfg.wandb_project, cfg.table, loggers)
@@ -349,7 +354,15 @@ def _successive(
                 yield name, rundir.done(name), None
                 continue
             fixed = None if source == "mape" else masks.get(source)
-            inputs = UnlearnInputs(original, dm, layout, fixed, seed=cfg.seed, runtime=cfg.trainer)
+            inputs = UnlearnInputs(
+                original,
+                dm,
+                layout,
+                fixed,
+                seed=cfg.seed,
+                runtime=cfg.trainer,
+                selection_dtype=selection_dtype(cfg.selection_precision, cfg.trainer.precision),
+            )
             t0 = time.perf_counter()
             try:
                 res = run_successive(mode, inputs, so_cfg, r, mask_fn=mape_mask if source == "mape" else None)

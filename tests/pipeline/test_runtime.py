@@ -61,6 +61,8 @@ def test_cli_runtime_reaches_every_trainer_phase(tmp_path):
     # the one-step method ran on the runtime's device (θ* is kept there) and the config records it
     assert "mape_so" in summary["methods"], summary["failed"]
     assert summary["config"]["trainer"]["precision"] == "bf16-mixed"
+    # selection_precision "auto" follows it: every selection forward pass ran under bfloat16 autocast
+    assert summary["environment"]["selection_autocast"] == "bfloat16"
     # the logger reached the fine-tuning method: one row of selection measurements per candidate
     with open(tmp_path / "run" / "logs" / "mape_ga" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))

@@ -35,6 +35,7 @@ KINDS = ("head", "filter")
 MASKABLE: dict[str, tuple[str, ...]] = {"heads": ("head",), "filters": ("filter",), "both": KINDS}
 GRANULARITIES = ("example", "batch")
 FISHER_MODES = ("per_example", "per_batch")
+SELECTION_PRECISIONS = ("auto", "32", "bf16", "16")  # selection.sets.selection_dtype
 SUCCESSIVE_MODES = ("memory_free", "memory_aided")
 LOGGERS = ("csv", "wandb")
 MCQ_FORMATS = ("letter", "cloze")  # multiple-choice scoring (unlearn_lit.eval.mcq)

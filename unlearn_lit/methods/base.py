@@ -74,6 +74,8 @@ class UnlearnInputs:
         runtime: where the method runs (Lightning settings of the fine-tuning methods; the device of
             the one-step methods is θ*'s, which the pipeline puts on :meth:`Runtime.device`). Quiet
             (no progress bar) by default.
+        selection_dtype: autocast dtype of every selection forward pass (None: the weights' dtype;
+            :func:`~unlearn_lit.selection.sets.selection_dtype`).
     """
 
     original: Backbone
@@ -88,6 +90,7 @@ class UnlearnInputs:
     selection_sets: Any = None
     shared_sets: dict[tuple[int, int, int], Any] = field(default_factory=dict)
     runtime: Runtime = field(default_factory=lambda: Runtime(progress_bar=False))
+    selection_dtype: Any = None
 
     def fresh_model(self) -> Backbone:
         """A deep copy of θ* to unlearn on."""
@@ -100,7 +103,9 @@ class UnlearnInputs:
             return self.selection_sets
         key = (n_retain, n_val, self.seed)
         if key not in self.shared_sets:
-            self.shared_sets[key] = selection_sets(self.original, self.datamodule, n_retain, n_val, self.seed)
+            self.shared_sets[key] = selection_sets(
+                self.original, self.datamodule, n_retain, n_val, self.seed, self.selection_dtype
+            )
         return self.shared_sets[key]
 
     def trainable(self, model: Backbone) -> dict[str, Tensor]:

@@ -301,4 +301,5 @@ def selection_sets(
         dm.forget_dataloader(),
         first_examples(val_loader if val_loader is not None else dm.val_dataloader(), cfg.selection_val),
         exclude_labels=tuple(spec.classes) if getattr(spec, "policy", None) == "class" else (),
+        autocast=inputs.selection_dtype,
     )

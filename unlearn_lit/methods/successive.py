@@ -76,6 +76,7 @@ class RequestData:
         self.val = first_examples(dm.val_dataloader(), cfg.selection_val, self.device)
         spec = getattr(dm, "forget_spec", None)
         self.exclude = tuple(spec.classes) if getattr(spec, "policy", None) == "class" else ()
+        self.autocast = inputs.selection_dtype
 
     def loader(self, data: Dataset) -> DataLoader:
         return DataLoader(data, batch_size=self.cfg.batch_size, collate_fn=self.collate)
@@ -93,7 +94,7 @@ class RequestData:
 
     def sets(self, model: Backbone, ts: Sequence[int]) -> SelectionSets:
         forget = first_examples(self.loader(self.forget(ts)), device=self.device)
-        return SelectionSets(model, self.slice, forget, self.val, exclude_labels=self.exclude)
+        return SelectionSets(model, self.slice, forget, self.val, self.exclude, self.autocast)
 
 
 def memory_free(

@@ -31,6 +31,7 @@ _EXPORTS = {
     "MEASURES": "sets",
     "SelectionSets": "sets",
     "first_examples": "sets",
+    "selection_dtype": "sets",
     "selection_sets": "sets",
     "to_device": "sets",
 }
@@ -59,6 +60,7 @@ __all__ = [
     "distance",
     "first_examples",
     "oracle_summary",
+    "selection_dtype",
     "selection_sets",
     "to_device",
     "verdict",

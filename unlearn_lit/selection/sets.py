@@ -8,10 +8,15 @@ guarded validation loss (``val_keep_loss``) and accuracy (``val_keep_acc``; both
 the forgotten class), and the guarded retain and validation losses are taken over the remaining
 classes' logits only (a forgotten class's probability mass moving to the others is the point, not
 damage). Accuracies are argmax over every class, as the reported metrics are.
+
+Forward passes run in the model's dtype, or under ``torch.autocast`` at ``autocast`` (e.g. bfloat16:
+1.7x faster on MiniLM on an AVX512-BF16 CPU); θ*'s reference row is measured the same way as every
+candidate, and losses, log-probabilities and the KL are taken in float64 from the logits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -21,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from unlearn_lit.config.names import SELECTION_PRECISIONS
 from unlearn_lit.data.buckets import sort_by_length, trim_padding
 from unlearn_lit.masks.stats import batch_size
 from unlearn_lit.models.base import Backbone
@@ -47,6 +53,8 @@ class SelectionSets:
         forget: batches of D_f.
         val: batches of D_v.
         exclude_labels: labels left out of the guarded validation loss (the forgotten classes).
+        autocast: dtype of ``torch.autocast`` for every forward pass (None: the model's dtype; see
+            :func:`selection_dtype`).
     """
 
     def __init__(
@@ -56,8 +64,10 @@ class SelectionSets:
         forget: Iterable[dict],
         val: Iterable[dict],
         exclude_labels: Sequence[int] = (),
+        autocast: torch.dtype | None = None,
     ):
         device = next(original.parameters()).device  # batches live where θ* does
+        self.autocast = autocast
         self._order: dict[str, Tensor] = {}  # per set: each stored example's position in the input
         for name, batches in (("retain", retain), ("forget", forget), ("val", val)):
             batches, self._order[name] = sort_by_length(list(batches))  # text: no padding to pay for
@@ -84,8 +94,15 @@ class SelectionSets:
         which never learnt them): pushing a forgotten class down is not collateral damage.
         """
         losses, kept, correct, labels = [], [], [], []
+        device = next(model.parameters()).device
         for batch in batches:
-            logits = model(batch)
+            with (
+                torch.autocast(device.type, dtype=self.autocast)
+                if self.autocast
+                else contextlib.nullcontext()
+            ):
+                logits = model(batch)
+            logits = logits.float() if self.autocast else logits  # the losses of float logits
             if (
                 outputs is not None
             ):  # LLMs: the [B] answer log-likelihood (a [B, T, V] reference would not fit)
@@ -265,10 +282,35 @@ def first_examples(
     return out
 
 
+_AUTOCAST = {"bf16": "bfloat16", "16": "float16", "bf16-mixed": "bfloat16", "16-mixed": "float16"}
+
+
+def selection_dtype(precision: str, runtime_precision: str | None = None) -> torch.dtype | None:
+    """The autocast dtype of the selection's forward passes (:class:`SelectionSets`).
+
+    Args:
+        precision: ``auto`` (the runtime's: bfloat16 under ``bf16-mixed``, float16 under ``16-mixed``,
+            else none), ``32`` (none: the weights' own dtype), ``bf16`` or ``16``.
+        runtime_precision: the run's ``--trainer.precision``.
+    """
+    if precision not in SELECTION_PRECISIONS:
+        raise ValueError(
+            f"unknown selection precision {precision!r}; valid choices: {', '.join(SELECTION_PRECISIONS)}"
+        )
+    name = _AUTOCAST.get(runtime_precision or "") if precision == "auto" else _AUTOCAST.get(precision)
+    return getattr(torch, name) if name else None
+
+
 def selection_sets(
-    original: Backbone, datamodule: Any, n_retain: int, n_val: int, seed: int
+    original: Backbone,
+    datamodule: Any,
+    n_retain: int,
+    n_val: int,
+    seed: int,
+    autocast: torch.dtype | None = None,
 ) -> SelectionSets:
-    """A seeded retain slice of ``n_retain``, D_f and the first ``n_val`` examples of D_v, on θ*'s device.
+    """A seeded retain slice of ``n_retain``, D_f and the first ``n_val`` examples of D_v, on θ*'s device,
+    measured under ``autocast`` (None: the weights' dtype).
 
     The forgotten classes (class forgetting) are left out of the guarded validation loss.
     """
@@ -281,4 +323,5 @@ def selection_sets(
         first_examples(datamodule.forget_dataloader(), device=device),
         first_examples(datamodule.val_dataloader(), n_val, device),
         exclude_labels=exclude,
+        autocast=autocast,
     )
