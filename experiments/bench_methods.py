@@ -334,21 +334,7 @@ def unit_cost(fields: Mapping[str, Any], n: int = UNIT_EXAMPLES, repeats: int = 
     dm, factory, _ = prepare(cfg)
     model = factory()
     dm.bind(model)
-    batches = []
-    for batch in dm.train_dataloader(seed=0):
-        batches.append(batch)
-        if sum(len(b["labels"]) for b in batches) >= n:
-            break
-    seen = sum(len(b["labels"]) for b in batches)
-    model.train()
-    best = math.inf
-    for _ in range(repeats + 1):
-        t0 = time.perf_counter()
-        for batch in batches:
-            model.per_example_loss(batch).mean().backward()
-        best = min(best, time.perf_counter() - t0)
-        model.zero_grad(set_to_none=True)
-    return best * n / seen
+    return common.plain_pass_seconds(model, dm, n, repeats)
 
 
 def run_dir(args: argparse.Namespace, setup: str, seed: int) -> Path:

@@ -23,20 +23,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import common  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import unlearn_lit.data.buckets  # noqa: E402
-from unlearn_lit.data import UnlearnDataModule, build_dataset  # noqa: E402
 from unlearn_lit.data.buckets import sorted_windows  # noqa: E402
 from unlearn_lit.eval.metrics import predict  # noqa: E402
 from unlearn_lit.methods.fisher import ParamSelection, retain_fisher  # noqa: E402
-from unlearn_lit.models import build_backbone  # noqa: E402
 from unlearn_lit.selection import SelectionSets, first_examples  # noqa: E402
 
 
@@ -50,37 +47,23 @@ def padded_losses(model, batches: list[dict]) -> torch.Tensor:
     return torch.cat([F.cross_entropy(model(b), b["labels"], reduction="none") for b in batches])
 
 
-def timed(fn, repeats: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--fisher-examples", type=int, default=256)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    model = build_backbone("minilm", num_labels=3, max_length=64).eval()
-    dm = UnlearnDataModule(
-        build_dataset("tweets"), max_train=4000, max_test=1000, val_size=512, batch_size=32
-    ).bind(model)
+    model, dm = common.minilm_tweets(args.threads)
     retain = first_examples(dm.retain_dataloader(subsample=512, seed=0))
     forget, val = first_examples(dm.forget_dataloader()), first_examples(dm.val_dataloader(), 512)
     sets = SelectionSets(model, retain, forget, val)
     padded = retain + forget + val
     recut = sets.retain + sets.forget + sets.val
-    t_padded, losses = timed(lambda: padded_losses(model, padded), args.repeats)
-    t_recut, _ = timed(lambda: sets.measure(model), args.repeats)
+    t_padded, losses = common.timed(lambda: padded_losses(model, padded), args.repeats)
+    t_recut, _ = common.timed(lambda: sets.measure(model), args.repeats)
     test = first_examples(dm.test_dataloader())
-    t_test_padded, test_losses = timed(lambda: padded_losses(model, test), args.repeats)
-    t_test, out = timed(lambda: predict(model, dm.test_dataloader()), args.repeats)
+    t_test_padded, test_losses = common.timed(lambda: padded_losses(model, test), args.repeats)
+    t_test, out = common.timed(lambda: predict(model, dm.test_dataloader()), args.repeats)
     diff = (out.losses - test_losses).abs().max().item()
     ref = sets.ref["retain_loss"] - losses[: sets.sizes()["retain"]].double().mean().item()
     print(f"threads {args.threads}, median of {args.repeats}")
@@ -104,13 +87,13 @@ def main() -> None:
     sel = ParamSelection(
         model, {n: torch.ones_like(p, dtype=torch.bool) for n, p in model.named_parameters()}
     )
-    t_pieces, pieces = timed(
+    t_pieces, pieces = common.timed(
         lambda: retain_fisher(model, fisher_batches, sel, mode="per_batch"), args.repeats
     )
     rows = unlearn_lit.data.buckets.PART_ROWS
     unlearn_lit.data.buckets.PART_ROWS = 10**9  # every batch whole and padded, as before length_parts
     try:
-        t_whole, whole = timed(
+        t_whole, whole = common.timed(
             lambda: retain_fisher(model, fisher_batches, sel, mode="per_batch"), args.repeats
         )
     finally:

@@ -572,3 +572,55 @@ def _save(fig: Any, path: Path) -> Path:
     os.replace(tmp, path)
     log.info("wrote %s", path)
     return path
+
+
+def plain_pass_seconds(model: Any, dm: Any, n: int = 1000, repeats: int = 3) -> float:
+    """U: seconds of one plain forward + backward pass of ``model`` over ``n`` training examples of ``dm``
+    (a bare PyTorch loop: the backbone's own loss, ``backward``, no optimizer, no Lightning), in this
+    process with its thread count; the minimum over ``repeats`` passes (the first warms up). Leaves the
+    model in train mode without gradients."""
+    batches = []
+    for batch in dm.train_dataloader(seed=0):
+        batches.append(batch)
+        if sum(len(b["labels"]) for b in batches) >= n:
+            break
+    seen = sum(len(b["labels"]) for b in batches)
+    model.train()
+    best = math.inf
+    for _ in range(repeats + 1):
+        t0 = time.perf_counter()
+        for batch in batches:
+            model.per_example_loss(batch).mean().backward()
+        best = min(best, time.perf_counter() - t0)
+        model.zero_grad(set_to_none=True)
+    return best * n / seen
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """``(median seconds of repeats calls of fn, the last call's result)``."""
+    import statistics
+
+    times, out = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+def minilm_tweets(threads: int) -> tuple[Any, Any]:
+    """``(model, datamodule)`` of the MiniLM quickstart's data (all-MiniLM-L6-v2 with a new 3-class head,
+    4,000 bundled tweets, 512 validation, 1,000 test), with ``threads`` torch threads; the model in eval
+    mode."""
+    import torch
+
+    from unlearn_lit.data import UnlearnDataModule, build_dataset
+    from unlearn_lit.models import build_backbone
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = build_backbone("minilm", num_labels=3, max_length=64).eval()
+    dm = UnlearnDataModule(
+        build_dataset("tweets"), max_train=4000, max_test=1000, val_size=512, batch_size=32
+    )
+    return model, dm.bind(model)

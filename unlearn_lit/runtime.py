@@ -33,8 +33,10 @@ Precision (``--trainer.precision``) means one thing in every phase, in one proce
   the SO-type methods' statistics run under the same autocast in one process as in a distributed
   pass (:meth:`Runtime.autocast`), equal up to the rounding of sums over differently formed batches
   (the distributed pass forms text batches by length, and every process sums its own shard).
-  Evaluation, the selection, SSD, SalUn's saliency and the successive requests' statistics (one
-  process only; the memory-aided variant subtracts Fishers) compute in the weights' dtype.
+  The selection's forward passes follow the run's ``selection_precision`` (``auto``: this autocast;
+  :func:`~unlearn_lit.selection.sets.selection_dtype`). Evaluation, SSD, SalUn's saliency and the
+  successive requests' statistics (one process only; the memory-aided variant subtracts Fishers)
+  compute in the weights' dtype.
 
 Spawn-type strategies (``ddp_spawn``) keep the pipeline in one main process; with several processes
 any other strategy is refused before any work, with the reason: FSDP (the one-process phases need the

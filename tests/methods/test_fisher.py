@@ -11,6 +11,8 @@ from unlearn_lit.methods.fisher import (
     MAX_CHUNK,
     Fisher,
     ParamSelection,
+    SlicedGradient,
+    _structure,
     auto_chunk,
     check_finite,
     forget_gradient_sum,
@@ -166,3 +168,47 @@ def test_auto_chunk_fits_the_memory_budget():
     assert auto_chunk(bb, sel) == min(CHUNK_MEMORY_BYTES // per_example, MAX_CHUNK)
     with pytest.raises(ValueError, match="chunk_size"):
         retain_fisher(bb, [], sel, chunk_size=0)
+
+
+@pytest.mark.parametrize("name", ["tiny_vit", "tiny_bert", "tiny_llama", "tiny_gpt2"])
+def test_batch_sums_take_a_unit_mask_weight_gradient_on_its_rows_or_columns_only(name):
+    """MAPE-SO's batch sums: a Linear weight whose mask is whole rows (columns) gets only those rows'
+    (columns') gradient through the side path, equal to the whole gradient's entries (float64); GPT-2's
+    Conv1D weights (not Linear) keep the whole gradient."""
+    bb = double_backbone(name)
+    exs = examples(name, 9)
+    masks = unit_mask(bb)
+    sel = ParamSelection(bb, masks)
+    sliced = SlicedGradient(bb, sel)
+    if name == "tiny_gpt2":
+        assert not any(n.endswith("attn.weight") or "mlp" in n for n in sliced.slices)
+    else:
+        axes = {axis for _, axis, _ in sliced.slices.values()}
+        assert axes == {"rows", "cols"}, sliced.slices.keys()  # heads' and filters' in and out sides
+    flags = [p.requires_grad for p in bb.parameters()]
+    loader = DataLoader(exs, batch_size=4, collate_fn=bb.collate)
+    grads, count = forget_gradient_sum(bb, loader, sel)
+    pb = retain_fisher(bb, loader, sel, mode="per_batch")
+    assert [p.requires_grad for p in bb.parameters()] == flags  # restored
+    ref = loop_grads(bb, exs)
+    assert count == pb.count == 9 and set(grads) == {n for n, m in masks.items() if m.any()}
+    for n, m in sel.masks.items():
+        g = ref[n][:, m]
+        batch_sums = torch.stack([g[0:4].sum(0), g[4:8].sum(0), g[8:9].sum(0)])
+        torch.testing.assert_close(grads[n], g.sum(0), rtol=1e-9, atol=1e-14)
+        torch.testing.assert_close(pb.mean()[n], batch_sums.pow(2).sum(0) / 9, rtol=1e-9, atol=1e-14)
+
+
+def test_a_weight_mask_is_sliced_only_when_it_is_whole_rows_or_columns_of_at_most_half():
+    rows = torch.zeros(6, 4, dtype=torch.bool)
+    rows[[1, 4]] = True
+    assert _structure(rows)[0] == "rows" and _structure(rows)[1].tolist() == [1, 4]
+    cols = torch.zeros(6, 4, dtype=torch.bool)
+    cols[:, 2] = True
+    assert _structure(cols)[0] == "cols" and _structure(cols)[1].tolist() == [2]
+    mixed = rows.clone()
+    mixed[0, 0] = True  # not whole rows, not whole columns
+    assert _structure(mixed) is None
+    most = torch.ones(6, 4, dtype=torch.bool)
+    most[0] = False  # 5 of 6 rows: the whole gradient is cheaper
+    assert _structure(most) is None and _structure(torch.ones(4, dtype=torch.bool)) is None
