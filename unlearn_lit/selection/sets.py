@@ -10,7 +10,7 @@ classes' logits only (a forgotten class's probability mass moving to the others 
 damage). Accuracies are argmax over every class, as the reported metrics are.
 
 Forward passes run in the model's dtype, or under ``torch.autocast`` at ``autocast`` (e.g. bfloat16:
-1.7x faster on MiniLM on an AVX512-BF16 CPU); θ*'s reference row is measured the same way as every
+1.8x faster on MiniLM on an AVX512-BF16 CPU); θ*'s reference row is measured the same way as every
 candidate, and losses, log-probabilities and the KL are taken in float64 from the logits.
 """
 
