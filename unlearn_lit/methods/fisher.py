@@ -161,14 +161,14 @@ def _additive_mask(batch: dict[str, Tensor], family: str, dtype: torch.dtype) ->
     return {**batch, "attention_mask": add}
 
 
-def _loss_sum(model: Backbone, rest: dict[str, Tensor], batched: bool):
-    """``loss(params, batch) = Σ_batch ℓ`` through ``functional_call`` (one example when not ``batched``)."""
+def _example_loss(model: Backbone, rest: dict[str, Tensor]):
+    """``loss(params, example) = ℓ`` of one (unbatched) example through ``functional_call``, for
+    ``vmap(grad(...))``."""
     dtype = next(model.parameters()).dtype
 
-    def loss(params: dict[str, Tensor], batch: dict[str, Tensor]) -> Tensor:
-        b = batch if batched else {k: v.unsqueeze(0) for k, v in batch.items()}
-        inputs = b if batched else _additive_mask(b, model.family, dtype)
-        logits = functional_call(model, {**rest, **params}, (inputs,))
+    def loss(params: dict[str, Tensor], example: dict[str, Tensor]) -> Tensor:
+        b = {k: v.unsqueeze(0) for k, v in example.items()}
+        logits = functional_call(model, {**rest, **params}, (_additive_mask(b, model.family, dtype),))
         return per_example_loss(logits, b, model.task).sum()
 
     return loss
@@ -269,7 +269,7 @@ def gradients(
     # per example: vmap(grad) of the selected parameters, then their selected entries; batch sums:
     # the selected entries directly (SlicedGradient)
     if chunk:
-        per_example = vmap(grad(_loss_sum(model, rest, batched=False)), in_dims=(None, 0))
+        per_example = vmap(grad(_example_loss(model, rest)), in_dims=(None, 0))
 
         def fn(part: dict[str, Tensor]) -> dict[str, Tensor]:
             return {k: sel.take(k, g, batched=True) for k, g in per_example(chosen, part).items()}
