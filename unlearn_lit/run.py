@@ -295,7 +295,7 @@ def _run(
             models[name] = result.model
 
     if cfg.successive is not None:
-        for name, rec, model in _successive(cfg, rundir, original, dm, layout, masks, callbacks):
+        for name, rec, model in _successive(cfg, rundir, original, dm, layout, masks, callbacks, sel_dtype):
             if isinstance(rec, str):
                 failed[name] = rec
                 continue
@@ -333,7 +333,14 @@ def _run(
 
 
 def _successive(
-    cfg: RunConfig, rundir: RunDirectory, original, dm, layout, masks: dict[str, Any], callbacks: list[Any]
+    cfg: RunConfig,
+    rundir: RunDirectory,
+    original,
+    dm,
+    layout,
+    masks: dict[str, Any],
+    callbacks: list[Any],
+    sel_dtype: Any = None,
 ) -> Iterator[tuple[str, Any, Any]]:
     """Runs each (mode, R) of ``cfg.successive`` in turn, yielding ``(row name, record | error, final
     model)``; a row the run directory recorded before is yielded as ``(name, its record, None)``."""
@@ -354,15 +361,8 @@ def _successive(
                 yield name, rundir.done(name), None
                 continue
             fixed = None if source == "mape" else masks.get(source)
-            inputs = UnlearnInputs(
-                original,
-                dm,
-                layout,
-                fixed,
-                seed=cfg.seed,
-                runtime=cfg.trainer,
-                selection_dtype=selection_dtype(cfg.selection_precision, cfg.trainer.precision),
-            )
+            inputs = UnlearnInputs(original, dm, layout, fixed, seed=cfg.seed, runtime=cfg.trainer,
+                                   selection_dtype=sel_dtype)  # fmt: skip
             t0 = time.perf_counter()
             try:
                 res = run_successive(mode, inputs, so_cfg, r, mask_fn=mape_mask if source == "mape" else None)
