@@ -136,6 +136,43 @@ def test_padded_text_batches_are_computed_in_pieces_with_the_same_statistics():
         torch.testing.assert_close(pe.mean()[n], g.pow(2).mean(0), rtol=1e-9, atol=1e-14)
 
 
+@pytest.mark.parametrize("window_bytes", [None, 1])
+def test_padded_text_batches_share_length_sorted_pieces_and_keep_their_own_sums(monkeypatch, window_bytes):
+    """On a CPU, the batch sums of a window of padded text batches are computed in length-sorted pieces
+    shared by the batches' examples, each batch's sum kept apart (the per-batch Fisher squares each):
+    the same statistics as one padded example at a time (float64), with less padding than the batches
+    had. With room for one batch's sums only, each batch is computed alone: the same numbers."""
+    import unlearn_lit.methods.fisher as fisher_module
+
+    if window_bytes is not None:
+        monkeypatch.setattr(fisher_module, "WINDOW_MEMORY_BYTES", window_bytes)
+    bb = double_backbone("tiny_bert")
+    words = "the cat sat on a mat while dogs ran far away and then some more".split()
+    lengths = [14 if i % 6 == 0 else 2 + i % 3 for i in range(24)]  # a long tweet in every batch
+    exs = [{"text": " ".join(words[:k]), "label": i % 3, "index": i} for i, k in enumerate(lengths)]
+    sel = ParamSelection(bb, unit_mask(bb))
+    assert SlicedGradient(bb, sel).groupable  # every selected parameter is a Linear weight or bias
+    shapes = []
+    hook = bb.net.register_forward_pre_hook(
+        lambda _, args, kwargs: shapes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+    )
+    loader = DataLoader(exs, batch_size=8, collate_fn=bb.collate)  # 3 random-length batches
+    padded = sum(b["attention_mask"].numel() for b in loader)
+    pb = retain_fisher(bb, loader, sel, mode="per_batch")
+    grads, count = forget_gradient_sum(bb, loader, sel)
+    hook.remove()
+    computed = sum(a * b for a, b in shapes[: len(shapes) // 2])  # the Fisher's forward passes
+    if window_bytes is None:  # three pieces of 8 shared across the batches, sorted by length
+        assert [s[0] for s in shapes[: len(shapes) // 2]] == [8, 8, 8] and computed < 0.6 * padded
+    ref = loop_grads(bb, exs)
+    assert pb.count == count == 24
+    for n, m in sel.masks.items():
+        g = ref[n][:, m]
+        batch_sums = torch.stack([g[0:8].sum(0), g[8:16].sum(0), g[16:24].sum(0)])
+        torch.testing.assert_close(pb.mean()[n], batch_sums.pow(2).sum(0) / 24, rtol=1e-9, atol=1e-14)
+        torch.testing.assert_close(grads[n], g.sum(0), rtol=1e-9, atol=1e-14)
+
+
 def test_selection_put_take_and_guards():
     bb = double_backbone("tiny_vit")
     masks = unit_mask(bb)
@@ -183,7 +220,7 @@ def test_batch_sums_take_a_unit_mask_weight_gradient_on_its_rows_or_columns_only
     if name == "tiny_gpt2":
         assert not any(n.endswith("attn.weight") or "mlp" in n for n in sliced.slices)
     else:
-        axes = {axis for _, axis, _ in sliced.slices.values()}
+        axes = {axis for axis, _ in sliced.slices.values()}
         assert axes == {"rows", "cols"}, sliced.slices.keys()  # heads' and filters' in and out sides
     flags = [p.requires_grad for p in bb.parameters()]
     loader = DataLoader(exs, batch_size=4, collate_fn=bb.collate)
