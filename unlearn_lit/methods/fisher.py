@@ -22,8 +22,9 @@ tensor hook, so no weight needs ``requires_grad`` and the backward pass never fo
 gradient. Because the hook sees every example's rows, it can keep separate sums for groups of them:
 on a CPU, the examples of a window of padded text batches are re-cut by length into shared pieces
 without their padding, and each batch still gets its own sum (:func:`_batch_sums`). Measured on
-MiniLM's masked statistics at 90% sparsity (``experiments/bench_fisher.py``): the slicing 1.13x, the
-shared pieces a further 1.3-1.6x over random batches of tweets that are about 40% padding.
+MiniLM's masked statistics at 90% sparsity (``experiments/bench_fisher.py``, 2 threads): the hooks
+1.33x faster than a zero-valued side path through the forward pass, the shared pieces 1.09x more on
+8 batches; on the quickstart's 32 random batches of tweets (about 40% padding), 1.24x for the Fisher.
 """
 
 from __future__ import annotations
@@ -401,8 +402,8 @@ def gradients(
     Padded text is computed without most of its padding, with the same per-example gradients and batch
     sums up to the summation order: per-example chunks are length-sorted pieces of each batch
     (:func:`~unlearn_lit.data.buckets.length_parts`); batch sums, on a CPU, share length-sorted pieces
-    across a window of batches (:func:`_batch_sums`; 1.4x faster for MiniLM's masked Fisher than random
-    padded batches). A GPU keeps one launch per batch (padding is nearly free there; not measured)."""
+    across a window of batches (:func:`_batch_sums`). A GPU keeps one launch per batch (padding is
+    nearly free there; not measured)."""
     device = next(model.parameters()).device
     bar = tqdm(batches, desc=desc, leave=False, disable=None if progress else True)
     was_training = model.training
