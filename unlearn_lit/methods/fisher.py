@@ -256,9 +256,10 @@ class SlicedGradient:
         flags = {n: p.requires_grad for n, p in params.items()}
         sums: dict[int, dict[str, Tensor]] = {g: {} for g in groups}
         leaves: list[Tensor] = []
+        fired: set[nn.Module] = set()
         hooks = [
             module.register_forward_hook(functools.partial(self._tap, entries=entries, segments=segments,
-                                                           sums=sums, leaves=leaves))
+                                                           sums=sums, leaves=leaves, fired=fired))
             for module, entries in self.taps.items()
         ]  # fmt: skip
         try:
@@ -273,6 +274,18 @@ class SlicedGradient:
                 hook.remove()
             for n, p in params.items():
                 p.requires_grad_(flags[n])
+        if silent := [m for m in self.taps if m not in fired]:
+            # a Linear whose forward never ran: unused, or its weight used by another module (e.g.
+            # nn.MultiheadAttention's out_proj); plain autograd gets either right, from now on
+            for module in silent:
+                self.whole += [n for n, _, _ in self.taps.pop(module)]
+                self.slices = {n: v for n, v in self.slices.items() if n not in self.whole}
+            if len(groups) > 1:
+                raise RuntimeError(
+                    f"{len(silent)} tapped Linear module(s) did not run; compute one group first "
+                    "(_batch_sums does) so that their parameters fall back to autograd"
+                )
+            return self.grouped(batch, segments)
         for n, g in zip(self.whole, grads, strict=False):
             sums[groups[0]][n] = self.sel.take(n, torch.zeros_like(params[n]) if g is None else g)
         for group in sums.values():  # a parameter the loss does not reach (or a group without rows): zeros
@@ -283,10 +296,15 @@ class SlicedGradient:
         return sums
 
     def _tap(
-        self, module: nn.Module, inputs: tuple, output: Tensor, entries, segments, sums, leaves
+        self, module: nn.Module, inputs: tuple, output: Tensor, entries, segments, sums, leaves, fired
     ) -> Tensor:
         """Forward hook: registers :meth:`_collect` on the output's gradient (the output becomes a leaf
         when nothing before it needs a gradient)."""
+        if not inputs:
+            raise RuntimeError(
+                f"{type(module).__name__} was called without a positional input; cannot tap it"
+            )
+        fired.add(module)
         if not output.requires_grad:
             output = output.detach().requires_grad_()
             leaves.append(output)
@@ -363,6 +381,12 @@ def _batch_sums(
     else pieces of each batch (:func:`~unlearn_lit.data.buckets.length_parts`)."""
     fn = SlicedGradient(model, sel)
     split = device.type == "cpu"
+    batches = iter(batches)
+    first = next(batches, None)
+    if first is None:
+        return
+    # the first batch alone settles which Linear modules run (SlicedGradient.grouped)
+    yield from _alone(fn, to_device(first, device), split)
     size = 1
     # under an autocast, each batch alone, as the data-parallel pass (SOStatistics) computes it: shared
     # pieces round differently at bfloat16's precision (0.5% of a tiny BERT's per-batch Fisher)
@@ -381,11 +405,18 @@ def _batch_sums(
             yield from zip(totals, (batch_size(b) for b in window), strict=True)
             continue
         for batch in window:
-            total: dict[str, Tensor] = {}
-            for part in length_parts(batch, None, split=split):
-                grads = {k: g.to(_acc_dtype(g)) for k, g in fn(part).items()}
-                total = {k: total[k] + g if k in total else g for k, g in grads.items()}
-            yield total, batch_size(batch)
+            yield from _alone(fn, batch, split)
+
+
+def _alone(
+    fn: SlicedGradient, batch: dict[str, Tensor], split: bool
+) -> Iterator[tuple[dict[str, Tensor], int]]:
+    """One batch's gradient sum over its own length-sorted pieces (:func:`~unlearn_lit.data.buckets.length_parts`)."""
+    total: dict[str, Tensor] = {}
+    for part in length_parts(batch, None, split=split):
+        grads = {k: g.to(_acc_dtype(g)) for k, g in fn(part).items()}
+        total = {k: total[k] + g if k in total else g for k, g in grads.items()}
+    yield total, batch_size(batch)
 
 
 def gradients(
