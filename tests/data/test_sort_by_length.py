@@ -80,6 +80,25 @@ def test_left_padding_and_images_come_back_as_they_are():
     assert trim_padding(left) is left and trim_padding(images) is images
 
 
+def test_unpadded_batches_of_different_widths_are_not_widened_with_guessed_padding():
+    """Nothing padded: the collate's padding values (pad token, labels' ignore index) are unknown, so the
+    batches come back as they are; with one padded batch they are read from it."""
+    unpadded = [
+        {"input_ids": torch.full((2, n), 5), "attention_mask": torch.ones(2, n, dtype=torch.long),
+         "labels": torch.full((2, n), 7)}
+        for n in (2, 4)
+    ]  # fmt: skip
+    out, order = sort_by_length(unpadded)
+    assert out == unpadded and order.tolist() == [0, 1, 2, 3]
+    padded = {"input_ids": torch.tensor([[5, 5, 5, 9], [5, 5, 5, 5]]),
+              "attention_mask": torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]]),
+              "labels": torch.tensor([[7, 7, 7, -100], [7, 7, 7, 7]])}  # fmt: skip
+    out, order = sort_by_length([unpadded[0], padded], batch_size=4)
+    whole = out[0]
+    assert order.tolist() == [0, 1, 2, 3] and whole["input_ids"].shape == (4, 4)
+    assert whole["input_ids"][:2, 2:].eq(9).all() and whole["labels"][:2, 2:].eq(-100).all()
+
+
 def test_predict_matches_a_plain_forward_loop_in_loader_order(tweets):
     backbone, dm = tweets
     out = predict(backbone, dm.test_dataloader())

@@ -199,6 +199,59 @@ def test_a_linear_whose_forward_never_runs_falls_back_to_autograd():
         torch.testing.assert_close(pb.mean()[n], batch_sums.pow(2).sum(0) / 12, rtol=1e-9, atol=1e-14)
 
 
+def test_causal_lm_batches_without_padding_keep_their_own_statistics():
+    """A causal LM's batches that hold no padding (every batch's examples of one length) are not re-cut
+    with guessed padding values (labels' ignore index): the same statistics as one example at a time."""
+    bb = build_backbone("tiny_llama", num_labels=3).double()  # the language-model task
+    words = "the cat sat on a mat while dogs ran far away".split()
+    lengths = [2, 2, 3, 3, 5, 5, 4]
+    exs = [{"text": " ".join(words[:k]), "label": 0, "index": i} for i, k in enumerate(lengths)]
+    loader = DataLoader(exs, batch_size=2, collate_fn=bb.collate)
+    sel = ParamSelection(bb, unit_mask(bb))
+    pb = retain_fisher(bb, loader, sel, mode="per_batch")
+    grads, _ = forget_gradient_sum(bb, loader, sel)
+    ref = loop_grads(bb, exs)
+    for n, m in sel.masks.items():
+        g = ref[n][:, m]
+        batch_sums = torch.stack([g[i : i + 2].sum(0) for i in range(0, 7, 2)])
+        torch.testing.assert_close(pb.mean()[n], batch_sums.pow(2).sum(0) / 7, rtol=1e-9, atol=1e-14)
+        torch.testing.assert_close(grads[n], g.sum(0), rtol=1e-9, atol=1e-14)
+
+
+def test_a_linear_on_sequence_first_or_flattened_inputs_falls_back_to_autograd():
+    """A Linear whose input does not hold the batch's examples first ([T, B, D], or tokens flattened to
+    [B*T, D]) is computed by plain autograd: the same statistics as one example at a time."""
+
+    class SeqFirst(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Linear) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(x.transpose(0, 1)).transpose(0, 1)
+
+    class Flat(SeqFirst):
+        def forward(self, x):
+            return self.inner(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], -1)
+
+    bb = double_backbone("tiny_bert")
+    layers = bb.net.bert.encoder.layer
+    layers[0].intermediate.dense = SeqFirst(layers[0].intermediate.dense)
+    layers[1].output.dense = Flat(layers[1].output.dense)
+    exs = examples("tiny_bert", 11)
+    sel = ParamSelection(bb, {n: torch.ones_like(p, dtype=torch.bool) for n, p in bb.named_parameters()
+                              if "dense" in n})  # fmt: skip
+    loader = DataLoader(exs, batch_size=4, collate_fn=bb.collate)
+    pb = retain_fisher(bb, loader, sel, mode="per_batch")
+    ref = loop_grads(bb, exs)
+    for n in sel.names:
+        g = ref[n].reshape(11, -1)
+        batch_sums = torch.stack([g[i : i + 4].sum(0) for i in range(0, 11, 4)])
+        torch.testing.assert_close(pb.mean()[n], batch_sums.pow(2).sum(0) / 11, rtol=1e-9, atol=1e-14)
+    with torch.inference_mode(), pytest.raises(RuntimeError, match="inference_mode"):
+        forget_gradient_sum(bb, loader, sel)
+
+
 def test_selection_put_take_and_guards():
     bb = double_backbone("tiny_vit")
     masks = unit_mask(bb)

@@ -153,6 +153,10 @@ def sort_by_length(
     if any(len({tuple(b[k].shape[1:]) for b in batches}) > 1 for k in keys if k not in seq):
         return list(batches), identity  # another padded dimension (e.g. multiple-choice options)
     pad = {k: _pad_value(batches, masks, k) for k in seq}
+    if any(v is None for v in pad.values()) and any(m.shape[1] != width for m in masks):
+        # nothing padded, so the collate's padding values (the pad token, labels' ignore index) are
+        # unknown, and widening the narrower batches would have to guess them
+        return list(batches), identity
     whole = {
         k: torch.cat([_widen(b[k], width, pad.get(k, 0)) if k in seq else b[k] for b in batches])
         for k in keys
@@ -229,12 +233,12 @@ def _rows(batch: dict[str, Any]) -> int:
 
 
 def _pad_value(batches: Sequence[dict[str, Any]], masks: Sequence[Tensor], key: str) -> Any:
-    """What ``key`` holds where the attention mask is 0 (the collate's padding), 0 if nothing is padded."""
+    """What ``key`` holds where the attention mask is 0 (the collate's padding); None if nothing is padded."""
     for batch, mask in zip(batches, masks, strict=True):
         padded = mask == 0
         if padded.any():
             return batch[key][padded][0].item()
-    return 0
+    return None
 
 
 def _widen(t: Tensor, width: int, value: Any) -> Tensor:

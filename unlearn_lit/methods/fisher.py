@@ -209,6 +209,13 @@ class SlicedGradient:
     empty), so that examples of several batches can share a length-sorted piece while each batch keeps
     its own gradient sum (:func:`gradients`).
 
+    A tap reads a ``Linear``'s input and output with the batch's examples first. A ``Linear`` whose
+    forward never runs in a pass (unused, or its weight used by another module, as
+    ``nn.MultiheadAttention`` uses its ``out_proj``) or whose input is not ``[batch, ...]``
+    (sequence-first, tokens flattened) moves to plain autograd for good, and that pass is recomputed.
+    Not told apart: a sequence-first input whose length equals the batch's, and a weight used both by
+    its module and directly elsewhere; no supported family does either.
+
     Args:
         model: the backbone (its ``requires_grad`` flags are set for each call and restored).
         sel: the selected entries.
@@ -249,6 +256,8 @@ class SlicedGradient:
     def grouped(self, batch: dict[str, Tensor], segments: list[Segment]) -> dict[int, dict[str, Tensor]]:
         """``{group: gradient sums}`` of the groups of the batch's rows, in one forward and backward pass;
         ``segments`` (start, end, group) cover the rows. More than one group needs :attr:`groupable`."""
+        if torch.is_inference_mode_enabled():
+            raise RuntimeError("gradient sums need autograd: not under torch.inference_mode")
         groups = sorted({g for _, _, g in segments})
         if len(groups) > 1 and not self.groupable:
             raise ValueError(f"per-group sums need every selected parameter tapped; not: {self.whole[:3]}")
@@ -257,9 +266,12 @@ class SlicedGradient:
         sums: dict[int, dict[str, Tensor]] = {g: {} for g in groups}
         leaves: list[Tensor] = []
         fired: set[nn.Module] = set()
+        odd: set[nn.Module] = set()
+        rows = max(end for _, end, _ in segments)
         hooks = [
             module.register_forward_hook(functools.partial(self._tap, entries=entries, segments=segments,
-                                                           sums=sums, leaves=leaves, fired=fired))
+                                                           sums=sums, leaves=leaves, fired=fired, odd=odd,
+                                                           rows=rows))
             for module, entries in self.taps.items()
         ]  # fmt: skip
         try:
@@ -274,9 +286,10 @@ class SlicedGradient:
                 hook.remove()
             for n, p in params.items():
                 p.requires_grad_(flags[n])
-        if silent := [m for m in self.taps if m not in fired]:
-            # a Linear whose forward never ran: unused, or its weight used by another module (e.g.
-            # nn.MultiheadAttention's out_proj); plain autograd gets either right, from now on
+        if silent := [m for m in self.taps if m not in fired or m in odd]:
+            # a Linear whose forward never ran (unused, or its weight used by another module, e.g.
+            # nn.MultiheadAttention's out_proj) or whose input's first dimension is not the batch's
+            # examples (sequence-first, flattened tokens): plain autograd gets each right, from now on
             for module in silent:
                 self.whole += [n for n, _, _ in self.taps.pop(module)]
                 self.slices = {n: v for n, v in self.slices.items() if n not in self.whole}
@@ -296,15 +309,25 @@ class SlicedGradient:
         return sums
 
     def _tap(
-        self, module: nn.Module, inputs: tuple, output: Tensor, entries, segments, sums, leaves, fired
+        self,
+        module: nn.Module,
+        inputs: tuple,
+        output: Tensor,
+        entries,
+        segments,
+        sums,
+        leaves,
+        fired,
+        odd,
+        rows,
     ) -> Tensor:
         """Forward hook: registers :meth:`_collect` on the output's gradient (the output becomes a leaf
-        when nothing before it needs a gradient)."""
-        if not inputs:
-            raise RuntimeError(
-                f"{type(module).__name__} was called without a positional input; cannot tap it"
-            )
+        when nothing before it needs a gradient); marks the module ``odd`` when its input is not
+        ``[rows, ...]`` with the batch's examples first."""
         fired.add(module)
+        if not inputs or inputs[0].dim() < 2 or inputs[0].shape[0] != rows or output.shape[0] != rows:
+            odd.add(module)
+            return output
         if not output.requires_grad:
             output = output.detach().requires_grad_()
             leaves.append(output)
