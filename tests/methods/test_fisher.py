@@ -60,6 +60,17 @@ def loop_grads(bb, exs):
     return {n: torch.stack(v) for n, v in out.items()}
 
 
+def check_per_batch(pb, grads, ref, masks, batch: int) -> None:
+    """The per-batch Fisher (and the forget gradient sum, unless None) against per-example gradients
+    ``ref``, over consecutive batches of ``batch`` examples (float64)."""
+    for n, m in masks.items():
+        g = ref[n][:, m]
+        sums = torch.stack([g[i : i + batch].sum(0) for i in range(0, len(g), batch)])
+        torch.testing.assert_close(pb.mean()[n], sums.pow(2).sum(0) / len(g), rtol=1e-9, atol=1e-14)
+        if grads is not None:
+            torch.testing.assert_close(grads[n], g.sum(0), rtol=1e-9, atol=1e-14)
+
+
 def unit_mask(bb, seed=0):
     """Random unit mask expanded to parameters: some params partially selected, most untouched."""
     layout = unit_layout(bb)
@@ -166,22 +177,22 @@ def test_padded_text_batches_share_length_sorted_pieces_and_keep_their_own_sums(
         assert [s[0] for s in shapes[: len(shapes) // 2]] == [8] * 6 and computed < 0.65 * padded
     ref = loop_grads(bb, exs)
     assert pb.count == count == 48
-    for n, m in sel.masks.items():
-        g = ref[n][:, m]
-        batch_sums = torch.stack([g[i : i + 8].sum(0) for i in range(0, 48, 8)])
-        torch.testing.assert_close(pb.mean()[n], batch_sums.pow(2).sum(0) / 48, rtol=1e-9, atol=1e-14)
-        torch.testing.assert_close(grads[n], g.sum(0), rtol=1e-9, atol=1e-14)
+    check_per_batch(pb, grads, ref, sel.masks, 8)
+
+
+class Wrapped(torch.nn.Module):
+    """Holds a Linear; subclasses decide how ``forward`` uses it."""
+
+    def __init__(self, inner: torch.nn.Linear) -> None:
+        super().__init__()
+        self.inner = inner
 
 
 def test_a_linear_whose_forward_never_runs_falls_back_to_autograd():
     """A tapped Linear whose weight another module uses directly (its own forward, and so its hook, never
     runs) gets its gradient from plain autograd: the same statistics as one example at a time."""
 
-    class Direct(torch.nn.Module):  # uses the inner Linear's weight without calling it
-        def __init__(self, inner: torch.nn.Linear) -> None:
-            super().__init__()
-            self.inner = inner
-
+    class Direct(Wrapped):  # uses the inner Linear's weight without calling it
         def forward(self, x):
             return torch.nn.functional.linear(x, self.inner.weight, self.inner.bias)
 
@@ -192,11 +203,8 @@ def test_a_linear_whose_forward_never_runs_falls_back_to_autograd():
     loader = DataLoader(exs, batch_size=4, collate_fn=bb.collate)
     pb = retain_fisher(bb, loader, sel, mode="per_batch")
     ref = loop_grads(bb, exs)
-    for n in ("net.classifier.inner.weight", "net.classifier.inner.bias", "net.bert.pooler.dense.weight"):
-        g = ref[n].reshape(12, -1)
-        assert g.abs().sum() > 0
-        batch_sums = torch.stack([g[i : i + 4].sum(0) for i in range(0, 12, 4)])
-        torch.testing.assert_close(pb.mean()[n], batch_sums.pow(2).sum(0) / 12, rtol=1e-9, atol=1e-14)
+    assert ref["net.classifier.inner.weight"].abs().sum() > 0
+    check_per_batch(pb, None, ref, sel.masks, 4)
 
 
 def test_causal_lm_batches_without_padding_keep_their_own_statistics():
@@ -210,27 +218,18 @@ def test_causal_lm_batches_without_padding_keep_their_own_statistics():
     sel = ParamSelection(bb, unit_mask(bb))
     pb = retain_fisher(bb, loader, sel, mode="per_batch")
     grads, _ = forget_gradient_sum(bb, loader, sel)
-    ref = loop_grads(bb, exs)
-    for n, m in sel.masks.items():
-        g = ref[n][:, m]
-        batch_sums = torch.stack([g[i : i + 2].sum(0) for i in range(0, 7, 2)])
-        torch.testing.assert_close(pb.mean()[n], batch_sums.pow(2).sum(0) / 7, rtol=1e-9, atol=1e-14)
-        torch.testing.assert_close(grads[n], g.sum(0), rtol=1e-9, atol=1e-14)
+    check_per_batch(pb, grads, loop_grads(bb, exs), sel.masks, 2)
 
 
 def test_a_linear_on_sequence_first_or_flattened_inputs_falls_back_to_autograd():
     """A Linear whose input does not hold the batch's examples first ([T, B, D], or tokens flattened to
     [B*T, D]) is computed by plain autograd: the same statistics as one example at a time."""
 
-    class SeqFirst(torch.nn.Module):
-        def __init__(self, inner: torch.nn.Linear) -> None:
-            super().__init__()
-            self.inner = inner
-
+    class SeqFirst(Wrapped):
         def forward(self, x):
             return self.inner(x.transpose(0, 1)).transpose(0, 1)
 
-    class Flat(SeqFirst):
+    class Flat(Wrapped):
         def forward(self, x):
             return self.inner(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], -1)
 
@@ -243,11 +242,7 @@ def test_a_linear_on_sequence_first_or_flattened_inputs_falls_back_to_autograd()
                               if "dense" in n})  # fmt: skip
     loader = DataLoader(exs, batch_size=4, collate_fn=bb.collate)
     pb = retain_fisher(bb, loader, sel, mode="per_batch")
-    ref = loop_grads(bb, exs)
-    for n in sel.names:
-        g = ref[n].reshape(11, -1)
-        batch_sums = torch.stack([g[i : i + 4].sum(0) for i in range(0, 11, 4)])
-        torch.testing.assert_close(pb.mean()[n], batch_sums.pow(2).sum(0) / 11, rtol=1e-9, atol=1e-14)
+    check_per_batch(pb, None, loop_grads(bb, exs), sel.masks, 4)
     with torch.inference_mode(), pytest.raises(RuntimeError, match="inference_mode"):
         forget_gradient_sum(bb, loader, sel)
 
