@@ -341,20 +341,25 @@ class SlicedGradient:
         """Adds each group's selected weight and bias gradient entries, from the output's gradient."""
         rows = delta.shape[0]
         delta, x = delta.reshape(rows, -1, delta.shape[-1]), x.reshape(rows, -1, x.shape[-1])
+        # under an autocast (a half-precision output gradient) the products run in that dtype, as
+        # autograd's weight gradient would; they are accumulated in the parameter's (at least float32)
+        low = delta.dtype if delta.dtype in (torch.float16, torch.bfloat16) else None
         for start, end, group in segments:
             for name, kind, idx in entries:
                 dt = self._dtype[name]
-                d = delta[start:end].reshape(-1, delta.shape[-1]).to(dt)
+                d = delta[start:end].reshape(-1, delta.shape[-1])
                 if kind == "bias":
-                    value = self.sel.take(name, d.sum(0))
+                    value = self.sel.take(name, d.to(dt).sum(0))
+                    sums[group][name] = sums[group][name] + value if name in sums[group] else value
+                    continue
+                d, xs = d.to(low or dt), x[start:end].reshape(-1, x.shape[-1]).to(low or dt)
+                if kind == "rows":
+                    value = (d.index_select(1, idx).T @ xs).reshape(-1)
+                elif kind == "cols":
+                    value = (d.T @ xs.index_select(1, idx)).reshape(-1)
                 else:
-                    xs = x[start:end].reshape(-1, x.shape[-1]).to(dt)
-                    if kind == "rows":
-                        value = (d.index_select(1, idx).T @ xs).reshape(-1)
-                    elif kind == "cols":
-                        value = (d.T @ xs.index_select(1, idx)).reshape(-1)
-                    else:
-                        value = self.sel.take(name, d.T @ xs)
+                    value = self.sel.take(name, d.T @ xs)
+                value = value.to(dt)
                 sums[group][name] = sums[group][name] + value if name in sums[group] else value
 
 
