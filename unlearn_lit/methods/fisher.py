@@ -30,6 +30,7 @@ MiniLM's masked statistics at 90% sparsity (``experiments/bench_fisher.py``, 2 t
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -241,9 +242,13 @@ class SlicedGradient:
                 kind, idx = found if found else (attr, None)
                 self.taps.setdefault(module, []).append((pname, kind, idx))
         tapped = {n for entries in self.taps.values() for n, _, _ in entries}
-        self.slices = {n: (k, i) for entries in self.taps.values() for n, k, i in entries if i is not None}
         self.whole = [n for n in sel.names if n not in tapped]
         self._dtype = {n: _acc_dtype(p) for n, p in model.named_parameters() if n in sel.masks}
+
+    @property
+    def slices(self) -> dict[str, tuple[str, Tensor]]:
+        """``{weight: ("rows" | "cols", indices)}`` of the weights taken on their selected rows or columns."""
+        return {n: (k, i) for entries in self.taps.values() for n, k, i in entries if i is not None}
 
     @property
     def groupable(self) -> bool:
@@ -292,7 +297,6 @@ class SlicedGradient:
             # examples (sequence-first, flattened tokens): plain autograd gets each right, from now on
             for module in silent:
                 self.whole += [n for n, _, _ in self.taps.pop(module)]
-                self.slices = {n: v for n, v in self.slices.items() if n not in self.whole}
             if len(groups) > 1:
                 raise RuntimeError(
                     f"{len(silent)} tapped Linear module(s) did not run; compute one group first "
@@ -367,20 +371,7 @@ WINDOW_MEMORY_BYTES = 2**29  # per-batch gradient sums held at once when batches
 MAX_WINDOW = 64
 
 
-def _windows(batches: Iterable[dict[str, Tensor]], size: int) -> Iterator[list[dict[str, Tensor]]]:
-    window: list[dict[str, Tensor]] = []
-    for batch in batches:
-        window.append(batch)
-        if len(window) == size:
-            yield window
-            window = []
-    if window:
-        yield window
-
-
-def _shared_pieces(
-    window: list[dict[str, Tensor]], fn: SlicedGradient
-) -> Iterator[tuple[dict[str, Tensor], list[Segment]]]:
+def _shared_pieces(window: list[dict[str, Tensor]]) -> Iterator[tuple[dict[str, Tensor], list[Segment]]]:
     """The window's examples re-cut by length into pieces of its batch size (each trimmed to its longest),
     each piece's rows ordered by the batch they came from, with its segments; nothing when the batches
     cannot be re-cut (not right-padded text)."""
@@ -414,16 +405,15 @@ def _batch_sums(
     if first is None:
         return
     # the first batch alone settles which Linear modules run (SlicedGradient.grouped)
-    yield from _alone(fn, to_device(first, device), split)
+    yield _alone(fn, to_device(first, device), split)
     size = 1
     # under an autocast, each batch alone, as the data-parallel pass (SOStatistics) computes it: shared
     # pieces round differently at bfloat16's precision (0.5% of a tiny BERT's per-batch Fisher)
     if split and fn.groupable and not torch.is_autocast_enabled(device.type):
         per_batch = sum(int(m.sum()) * torch.finfo(fn._dtype[n]).bits // 8 for n, m in sel.masks.items())
         size = int(min(max(WINDOW_MEMORY_BYTES // max(per_batch, 1), 1), MAX_WINDOW))
-    for window in _windows(batches, size):
-        window = [to_device(b, device) for b in window]
-        shared = list(_shared_pieces(window, fn)) if len(window) > 1 else []
+    while window := [to_device(b, device) for b in itertools.islice(batches, size)]:
+        shared = list(_shared_pieces(window)) if len(window) > 1 else []
         if shared:
             totals: list[dict[str, Tensor]] = [{} for _ in window]
             for piece, segments in shared:
@@ -432,19 +422,16 @@ def _batch_sums(
                         totals[group][k] = totals[group][k] + g if k in totals[group] else g
             yield from zip(totals, (batch_size(b) for b in window), strict=True)
             continue
-        for batch in window:
-            yield from _alone(fn, batch, split)
+        yield from (_alone(fn, batch, split) for batch in window)
 
 
-def _alone(
-    fn: SlicedGradient, batch: dict[str, Tensor], split: bool
-) -> Iterator[tuple[dict[str, Tensor], int]]:
+def _alone(fn: SlicedGradient, batch: dict[str, Tensor], split: bool) -> tuple[dict[str, Tensor], int]:
     """One batch's gradient sum over its own length-sorted pieces (:func:`~unlearn_lit.data.buckets.length_parts`)."""
     total: dict[str, Tensor] = {}
     for part in length_parts(batch, None, split=split):
         grads = {k: g.to(_acc_dtype(g)) for k, g in fn(part).items()}
         total = {k: total[k] + g if k in total else g for k, g in grads.items()}
-    yield total, batch_size(batch)
+    return total, batch_size(batch)
 
 
 def gradients(
